@@ -1,0 +1,1 @@
+"""Retraining and scorers. Each module registers itself by name."""

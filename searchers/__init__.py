@@ -1,0 +1,1 @@
+"""Search algorithms, validation strategies and testers. Each module registers itself by name."""

@@ -1,0 +1,132 @@
+"""Registries by name, filled by decorators as timm registers models.
+
+A new search algorithm, validation strategy, scorer or dataset is one new file with a decorator:
+
+    from wcbench.registry import ALGORITHMS
+
+    @ALGORITHMS.register("mydarts")
+    class MyDarts(...): ...
+
+Modules in the ``searchers`` and ``evaluators`` packages are discovered by walking the packages, so
+nothing else needs editing. Packages outside this repository register through the entry-point
+groups ``wcbench.searchers`` and ``wcbench.scorers`` (each entry point names a module to import).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterator
+from importlib.metadata import entry_points
+from typing import Any, Generic, TypeVar
+
+from wcbench.errors import RegistryError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A name -> object map with a decorator and did-you-mean errors."""
+
+    def __init__(self, kind: str, hint: str) -> None:
+        self.kind = kind
+        self.hint = hint
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def decorator(obj: T) -> T:
+            if name in self._items and self._items[name] is not obj:
+                raise RegistryError(f"{self.kind} {name!r} is registered twice; rename one of them")
+            self._items[name] = obj
+            return obj
+
+        return decorator
+
+    def get(self, name: str) -> T:
+        load_plugins()
+        if name not in self._items:
+            close = difflib.get_close_matches(name, self.names(), n=1)
+            maybe = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RegistryError(
+                f"unknown {self.kind} {name!r}{maybe}; known: {', '.join(self.names())}; {self.hint}"
+            )
+        return self._items[name]
+
+    def names(self) -> list[str]:
+        load_plugins()
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        load_plugins()
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def items(self) -> list[tuple[str, T]]:
+        load_plugins()
+        return sorted(self._items.items())
+
+
+ALGORITHMS: Registry[Any] = Registry("search algorithm", "see `wcbench list searchers`")
+STRATEGIES: Registry[Any] = Registry("validation strategy", "see `wcbench list searchers`")
+SCORERS: Registry[Any] = Registry("scorer", "see `wcbench list scorers`")
+DATASETS: Registry[Any] = Registry("dataset", "see `wcbench list datasets`")
+
+_PACKAGES = ("searchers", "evaluators")
+_ENTRY_POINT_GROUPS = ("wcbench.searchers", "wcbench.scorers")
+_loaded = False
+
+
+def _import_package_tree(package: str) -> None:
+    try:
+        pkg = importlib.import_module(package)
+    except ModuleNotFoundError as exc:
+        if exc.name == package:
+            return
+        raise
+    for info in pkgutil.walk_packages(pkg.__path__, prefix=f"{package}."):
+        importlib.import_module(info.name)
+
+
+def load_plugins() -> None:
+    """Import every built-in searcher/evaluator module and every installed plugin, once."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    importlib.import_module("wcbench.data")  # the built-in datasets
+    for package in _PACKAGES:
+        _import_package_tree(package)
+    for group in _ENTRY_POINT_GROUPS:
+        for ep in entry_points(group=group):
+            ep.load()
+
+
+def split_searcher_name(name: str) -> tuple[str, str]:
+    """`<strategy>-<algorithm>` -> (strategy, algorithm); a bare algorithm is the `plain` baseline."""
+    load_plugins()
+    if name in ALGORITHMS._items:
+        return "plain", name
+    strategy, sep, algorithm = name.partition("-")
+    if sep and strategy in STRATEGIES._items and algorithm in ALGORITHMS._items:
+        return strategy, algorithm
+    known = searcher_names()
+    close = difflib.get_close_matches(name, known, n=1)
+    maybe = f" (did you mean {close[0]!r}?)" if close else ""
+    raise RegistryError(
+        f"unknown searcher {name!r}{maybe}; a searcher is <strategy>-<algorithm> or an algorithm "
+        f"alone; see `wcbench list searchers`"
+    )
+
+
+def searcher_names() -> list[str]:
+    """Every searcher: each algorithm alone (the plain baseline) and each strategy-algorithm pair."""
+    algorithms = ALGORITHMS.names()
+    names = list(algorithms)
+    for strategy in STRATEGIES.names():
+        if strategy == "plain":
+            continue
+        names += [f"{strategy}-{a}" for a in algorithms]
+    return names

@@ -1,0 +1,472 @@
+"""Operations, search spaces, the mixed operation and the search cell (DARTS cnn/, RobustDARTS).
+
+Shared by every search algorithm: an algorithm changes how a `MixedOp` mixes (partial channels,
+gates, dropout on skip-connect) by passing its own mixed-op factory to `SearchCell`/`Supernet`,
+and how architecture weights are computed; the cell wiring and the genotype derivation are here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wcbench.errors import ConfigError
+from wcbench.genotype import Genotype
+
+PRIMITIVES: tuple[str, ...] = (
+    "none",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+)
+"""The DARTS operation set, in the official order (DARTS genotypes.py)."""
+
+STEPS = 4  # intermediate nodes per cell
+NUM_EDGES = sum(2 + i for i in range(STEPS))  # 14
+
+
+# --------------------------------------------------------------------------- operations
+
+
+class ReLUConvBN(nn.Module):
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, affine: bool = True):
+        super().__init__()
+        self.op = nn.Sequential(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
+            nn.BatchNorm2d(c_out, affine=affine),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x)
+
+
+class DilConv(nn.Module):
+    """ReLU, depthwise kxk (dilated), pointwise 1x1, BN."""
+
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, dilation: int, affine=True
+    ):
+        super().__init__()
+        self.op = nn.Sequential(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_in, kernel, stride, padding, dilation=dilation, groups=c_in, bias=False),
+            nn.Conv2d(c_in, c_out, 1, bias=False),
+            nn.BatchNorm2d(c_out, affine=affine),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x)
+
+
+class SepConv(nn.Module):
+    """Two stacked (ReLU, depthwise kxk, pointwise 1x1, BN) blocks; only the first has the stride."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, affine: bool = True):
+        super().__init__()
+        self.op = nn.Sequential(
+            DilConv(c_in, c_in, kernel, stride, padding, 1, affine).op,
+            DilConv(c_in, c_out, kernel, 1, padding, 1, affine).op,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x)
+
+
+class Identity(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class Zero(nn.Module):
+    """The `none` op: zeros, with the stride applied."""
+
+    def __init__(self, stride: int):
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == 1:
+            return x.mul(0.0)
+        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
+
+
+class NoiseOp(nn.Module):
+    """RobustDARTS S4 `noise`: N(mean, std) of the (strided) input's shape; the input is ignored."""
+
+    def __init__(self, stride: int, mean: float = 0.0, std: float = 1.0):
+        super().__init__()
+        self.stride, self.mean, self.std = stride, mean, std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride != 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        return torch.randn_like(x) * self.std + self.mean
+
+
+class FactorizedReduce(nn.Module):
+    """Two stride-2 1x1 convs, the second on x[:, :, 1:, 1:], concatenated, then BN."""
+
+    def __init__(self, c_in: int, c_out: int, affine: bool = True):
+        super().__init__()
+        if c_out % 2:
+            raise ConfigError(f"FactorizedReduce needs an even channel count, got {c_out}")
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, padding=0, bias=False)
+        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, padding=0, bias=False)
+        self.bn = nn.BatchNorm2d(c_out, affine=affine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(x)
+        shifted = x[:, :, 1:, 1:]
+        if shifted.shape[-1] != x.shape[-1] or shifted.shape[-2] != x.shape[-2]:
+            # odd sizes: pad so both branches give the same spatial size
+            shifted = F.pad(shifted, (0, 1, 0, 1))
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+
+
+def _pool(kind: str, c: int, stride: int, bn: bool) -> nn.Module:
+    pool: nn.Module
+    if kind == "max":
+        pool = nn.MaxPool2d(3, stride=stride, padding=1)
+    else:
+        pool = nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
+    return nn.Sequential(pool, nn.BatchNorm2d(c, affine=False)) if bn else pool
+
+
+OpFactory = Callable[[int, int, bool], nn.Module]
+
+OPS: dict[str, OpFactory] = {
+    "none": lambda c, stride, affine: Zero(stride),
+    "avg_pool_3x3": lambda c, stride, affine: _pool("avg", c, stride, bn=False),
+    "max_pool_3x3": lambda c, stride, affine: _pool("max", c, stride, bn=False),
+    "skip_connect": lambda c, stride, affine: Identity() if stride == 1 else FactorizedReduce(c, c, affine),
+    "sep_conv_3x3": lambda c, stride, affine: SepConv(c, c, 3, stride, 1, affine),
+    "sep_conv_5x5": lambda c, stride, affine: SepConv(c, c, 5, stride, 2, affine),
+    "dil_conv_3x3": lambda c, stride, affine: DilConv(c, c, 3, stride, 2, 2, affine),
+    "dil_conv_5x5": lambda c, stride, affine: DilConv(c, c, 5, stride, 4, 2, affine),
+    "noise": lambda c, stride, affine: NoiseOp(stride),
+}
+"""Name -> factory(C, stride, affine), as DARTS operations.py (plus RobustDARTS `noise`)."""
+
+
+def make_op(name: str, c: int, stride: int, affine: bool, search: bool = False) -> nn.Module:
+    """Build one operation; in the supernet (search=True) pools are followed by BN(affine=False)."""
+    if search and name in ("avg_pool_3x3", "max_pool_3x3"):
+        return _pool(name[:3], c, stride, bn=True)
+    return OPS[name](c, stride, affine)
+
+
+# --------------------------------------------------------------------------- search spaces
+
+
+def edge_index(node: int, input_index: int) -> int:
+    """Edges are numbered node-major: node 0 has edges 0-1, node 1 has 2-4, node 2 5-8, node 3 9-13."""
+    return sum(2 + i for i in range(node)) + input_index
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Candidate operations per edge (14 edges) for normal and reduction cells."""
+
+    name: str
+    normal: tuple[tuple[str, ...], ...]
+    reduce: tuple[tuple[str, ...], ...]
+    description: str = ""
+
+    def candidates(self, cell: str, edge: int) -> tuple[str, ...]:
+        return (self.normal if cell == "normal" else self.reduce)[edge]
+
+    def ops(self) -> set[str]:
+        return {op for edges in (self.normal, self.reduce) for ops in edges for op in ops}
+
+    @property
+    def num_ops(self) -> int:
+        """Ops per edge; uniform within every built-in space."""
+        return len(self.normal[0])
+
+    def check_genotype(self, genotype: Genotype) -> None:
+        """Raise GenotypeError if the genotype uses an op its edge does not offer in this space."""
+        from wcbench.errors import GenotypeError
+
+        for cell, pairs in (("normal", genotype.normal), ("reduce", genotype.reduce)):
+            for k, (op, inp) in enumerate(pairs):
+                edge = edge_index(k // 2, inp)
+                allowed = self.candidates(cell, edge)
+                if op not in allowed:
+                    raise GenotypeError(
+                        f"op {op!r} on {cell} edge {edge} (node {k // 2}, input {inp}) is not in search "
+                        f"space {self.name!r}, which offers {list(allowed)} there"
+                    )
+
+
+def _uniform(ops: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(ops) for _ in range(NUM_EDGES))
+
+
+_S1_NORMAL = (
+    ("skip_connect", "dil_conv_3x3"),
+    ("skip_connect", "dil_conv_5x5"),
+    ("skip_connect", "dil_conv_5x5"),
+    ("skip_connect", "sep_conv_3x3"),
+    ("skip_connect", "dil_conv_3x3"),
+    ("max_pool_3x3", "skip_connect"),
+    ("skip_connect", "sep_conv_3x3"),
+    ("skip_connect", "sep_conv_3x3"),
+    ("skip_connect", "dil_conv_3x3"),
+    ("skip_connect", "sep_conv_3x3"),
+    ("max_pool_3x3", "skip_connect"),
+    ("skip_connect", "dil_conv_3x3"),
+    ("dil_conv_3x3", "dil_conv_5x5"),
+    ("dil_conv_3x3", "dil_conv_5x5"),
+)
+_S1_REDUCE = (
+    ("max_pool_3x3", "avg_pool_3x3"),
+    ("max_pool_3x3", "dil_conv_3x3"),
+    ("max_pool_3x3", "avg_pool_3x3"),
+    ("max_pool_3x3", "avg_pool_3x3"),
+    ("skip_connect", "dil_conv_5x5"),
+    ("max_pool_3x3", "avg_pool_3x3"),
+    ("max_pool_3x3", "sep_conv_3x3"),
+    ("skip_connect", "dil_conv_3x3"),
+    ("skip_connect", "dil_conv_5x5"),
+    ("max_pool_3x3", "avg_pool_3x3"),
+    ("max_pool_3x3", "avg_pool_3x3"),
+    ("skip_connect", "dil_conv_5x5"),
+    ("skip_connect", "dil_conv_5x5"),
+    ("skip_connect", "dil_conv_5x5"),
+)
+
+SPACES: dict[str, SearchSpace] = {
+    "darts": SearchSpace("darts", _uniform(PRIMITIVES), _uniform(PRIMITIVES), "DARTS: 8 ops on every edge"),
+    "s1": SearchSpace("s1", _S1_NORMAL, _S1_REDUCE, "RobustDARTS S1: two ops per edge"),
+    "s2": SearchSpace(
+        "s2",
+        _uniform(("skip_connect", "sep_conv_3x3")),
+        _uniform(("skip_connect", "sep_conv_3x3")),
+        "RobustDARTS S2",
+    ),
+    "s3": SearchSpace(
+        "s3",
+        _uniform(("none", "skip_connect", "sep_conv_3x3")),
+        _uniform(("none", "skip_connect", "sep_conv_3x3")),
+        "RobustDARTS S3",
+    ),
+    "s4": SearchSpace(
+        "s4", _uniform(("noise", "sep_conv_3x3")), _uniform(("noise", "sep_conv_3x3")), "RobustDARTS S4"
+    ),
+}
+
+
+def get_space(name: str) -> SearchSpace:
+    if name not in SPACES:
+        raise ConfigError(f"unknown search space {name!r}; choose one of {', '.join(SPACES)}")
+    return SPACES[name]
+
+
+# --------------------------------------------------------------------------- supernet parts
+
+
+class MixedOp(nn.Module):
+    """Weighted sum of candidate ops on one edge (DARTS Eq. 2).
+
+    `none` contributes w * 0 = 0 to the output and to every gradient, so it is never computed.
+    """
+
+    def __init__(self, c: int, stride: int, primitives: Sequence[str]):
+        super().__init__()
+        self.primitives = tuple(primitives)
+        self.stride = stride
+        self._ops = nn.ModuleList()
+        self.op_index: list[int] = []  # which weight each built op takes
+        for i, name in enumerate(self.primitives):
+            if name == "none":
+                continue
+            self._ops.append(make_op(name, c, stride, affine=False, search=True))
+            self.op_index.append(i)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        out = None
+        for i, op in zip(self.op_index, self._ops):
+            term = weights[i] * op(x)
+            out = term if out is None else out + term
+        if out is None:  # an edge of `none` only
+            return Zero(self.stride)(x)
+        return out
+
+
+MixedOpFactory = Callable[[int, int, Sequence[str]], nn.Module]
+
+
+class SearchCell(nn.Module):
+    """DARTS search cell: inputs c_{k-2}, c_{k-1}; 4 nodes, each a sum of mixed ops on all earlier states."""
+
+    def __init__(
+        self,
+        c_prev_prev: int,
+        c_prev: int,
+        c: int,
+        reduction: bool,
+        reduction_prev: bool,
+        edge_primitives: Sequence[Sequence[str]],
+        mixed_op: MixedOpFactory = MixedOp,
+        steps: int = STEPS,
+        multiplier: int = STEPS,
+    ):
+        super().__init__()
+        self.reduction = reduction
+        self.steps, self.multiplier = steps, multiplier
+        if reduction_prev:
+            self.preprocess0: nn.Module = FactorizedReduce(c_prev_prev, c, affine=False)
+        else:
+            self.preprocess0 = ReLUConvBN(c_prev_prev, c, 1, 1, 0, affine=False)
+        self.preprocess1 = ReLUConvBN(c_prev, c, 1, 1, 0, affine=False)
+        self._ops = nn.ModuleList()
+        for i in range(steps):
+            for j in range(2 + i):
+                stride = 2 if reduction and j < 2 else 1
+                self._ops.append(mixed_op(c, stride, edge_primitives[edge_index(i, j)]))
+
+    def forward(
+        self,
+        s0: torch.Tensor,
+        s1: torch.Tensor,
+        weights: torch.Tensor,
+        edge_weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """weights: (14, ops) mixing weights; edge_weights: optional (14,) per-edge scale (PC-DARTS)."""
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        offset = 0
+        for _ in range(self.steps):
+            terms = []
+            for j, h in enumerate(states):
+                e = offset + j
+                out = self._ops[e](h, weights[e])
+                terms.append(out if edge_weights is None else edge_weights[e] * out)
+            offset += len(states)
+            states.append(sum(terms))
+        return torch.cat(states[-self.multiplier :], dim=1)
+
+
+class Supernet(nn.Module):
+    """The DARTS search network: stem, `layers` search cells (reductions at 1/3 and 2/3), classifier.
+
+    Architecture parameters live in the search algorithm, not here: `forward(x, weights_normal,
+    weights_reduce, edge_normal=None, edge_reduce=None)` takes the mixing weights it computed.
+    """
+
+    def __init__(
+        self,
+        c: int,
+        num_classes: int,
+        layers: int,
+        space: SearchSpace,
+        mixed_op: MixedOpFactory = MixedOp,
+        stem_multiplier: int = 3,
+        in_channels: int = 3,
+        edge_primitives_normal: Sequence[Sequence[str]] | None = None,
+        edge_primitives_reduce: Sequence[Sequence[str]] | None = None,
+    ):
+        super().__init__()
+        self.c, self.num_classes, self.layers, self.space = c, num_classes, layers, space
+        self.edge_primitives_normal = tuple(tuple(p) for p in (edge_primitives_normal or space.normal))
+        self.edge_primitives_reduce = tuple(tuple(p) for p in (edge_primitives_reduce or space.reduce))
+        c_curr = stem_multiplier * c
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr)
+        )
+        c_pp, c_p, c_curr = c_curr, c_curr, c
+        self.cells = nn.ModuleList()
+        reduction_prev = False
+        for i in range(layers):
+            reduction = i in reduction_layers(layers)
+            if reduction:
+                c_curr *= 2
+            prims = self.edge_primitives_reduce if reduction else self.edge_primitives_normal
+            cell = SearchCell(c_pp, c_p, c_curr, reduction, reduction_prev, prims, mixed_op)
+            reduction_prev = reduction
+            self.cells.append(cell)
+            c_pp, c_p = c_p, cell.multiplier * c_curr
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_p, num_classes)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        weights_normal: torch.Tensor,
+        weights_reduce: torch.Tensor,
+        edge_normal: torch.Tensor | None = None,
+        edge_reduce: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            if cell.reduction:
+                s0, s1 = s1, cell(s0, s1, weights_reduce, edge_reduce)
+            else:
+                s0, s1 = s1, cell(s0, s1, weights_normal, edge_normal)
+        out = self.global_pooling(s1)
+        return self.classifier(out.flatten(1))
+
+
+def reduction_layers(layers: int) -> tuple[int, ...]:
+    """Reduction cells sit at layers//3 and 2*layers//3 (DARTS model.py)."""
+    return (layers // 3, 2 * layers // 3)
+
+
+def init_alphas(num_ops: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """DARTS initialisation: 1e-3 * randn, shape (14, num_ops)."""
+    return 1e-3 * torch.randn(NUM_EDGES, num_ops, generator=generator)
+
+
+def derive_genotype(
+    weights_normal: torch.Tensor,
+    weights_reduce: torch.Tensor,
+    space: SearchSpace,
+    edge_primitives_normal: Sequence[Sequence[str]] | None = None,
+    edge_primitives_reduce: Sequence[Sequence[str]] | None = None,
+) -> Genotype:
+    """DARTS genotype rule (model_search.py `genotype()`), correct for any per-edge op list.
+
+    For each node keep the two incoming edges whose best non-`none` weight is largest, and on each
+    the best non-`none` op. Unlike the official RobustDARTS code, `none` is looked up by name on
+    each edge's own op list, so S3 works.
+    """
+
+    def parse(weights: torch.Tensor, prims: Sequence[Sequence[str]]) -> list[tuple[str, int]]:
+        w = weights.detach().cpu().double()
+        gene: list[tuple[str, int]] = []
+        start = 0
+        for i in range(STEPS):
+            n = 2 + i
+            best: list[tuple[float, int, str]] = []
+            for j in range(n):
+                e = start + j
+                cands = [(float(w[e, k]), name) for k, name in enumerate(prims[e]) if name != "none"]
+                if not cands:
+                    continue
+                value, name = max(cands, key=lambda t: t[0])
+                best.append((value, j, name))
+            best.sort(key=lambda t: -t[0])  # stable: ties keep the lower input first, as official
+            for _, j, name in best[:2]:  # strongest edge first, as DARTS prints genotypes
+                gene.append((name, j))
+            start += n
+        return gene
+
+    prims_n = edge_primitives_normal or space.normal
+    prims_r = edge_primitives_reduce or space.reduce
+    concat = tuple(range(2, 2 + STEPS))
+    return Genotype(
+        normal=tuple(parse(weights_normal, prims_n)),
+        normal_concat=concat,
+        reduce=tuple(parse(weights_reduce, prims_r)),
+        reduce_concat=concat,
+        space=space.name,
+    )
