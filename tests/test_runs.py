@@ -1,0 +1,328 @@
+"""Run directories (DESIGN.md, "Runs on disk"): atomic writes, safe checkpoints, manifests, tidy table."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+from pathlib import Path
+
+import pytest
+
+from wcbench.errors import CheckpointError, ConfigError
+from wcbench.runs import (
+    COLLECT_COLUMNS,
+    RunDir,
+    append_jsonl,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    collect_runs,
+    load_checkpoint,
+    read_json,
+    read_jsonl,
+    save_checkpoint,
+)
+
+# ---------------------------------------------------------------- atomic writes
+
+
+def test_atomic_writes_create_parents_and_leave_no_temp_files(tmp_path: Path) -> None:
+    atomic_write_bytes(tmp_path / "a" / "b" / "x.bin", b"\x00\x01")
+    atomic_write_text(tmp_path / "a" / "t.txt", "héllo")
+    atomic_write_json(tmp_path / "a" / "j.json", {"x": [1, 2.5, None], "s": "é"})
+    assert (tmp_path / "a" / "b" / "x.bin").read_bytes() == b"\x00\x01"
+    assert (tmp_path / "a" / "t.txt").read_text(encoding="utf-8") == "héllo"
+    assert read_json(tmp_path / "a" / "j.json") == {"x": [1, 2.5, None], "s": "é"}
+    leftovers = [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+def test_atomic_write_gives_the_usual_file_mode(tmp_path: Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    atomic_write_text(tmp_path / "m.txt", "x")
+    assert (tmp_path / "m.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:
+    target = tmp_path / "m.json"
+    atomic_write_json(target, {"long": "x" * 1000})
+    atomic_write_json(target, {"short": 1})
+    assert read_json(target) == {"short": 1}
+
+
+def test_failed_write_keeps_old_file_and_cleans_temp(tmp_path: Path) -> None:
+    target = tmp_path / "m.json"
+    atomic_write_json(target, {"ok": True})
+    with pytest.raises(TypeError):
+        atomic_write_json(target, {"bad": object()})
+    assert read_json(target) == {"ok": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_json_accepts_numpy_and_torch_values(tmp_path: Path) -> None:
+    import numpy as np
+    import torch
+
+    atomic_write_json(tmp_path / "n.json", {"a": np.float32(0.5), "b": np.arange(3), "c": torch.tensor(2.0)})
+    assert read_json(tmp_path / "n.json") == {"a": 0.5, "b": [0, 1, 2], "c": 2.0}
+
+
+def test_corrupt_json_names_file_and_says_delete(tmp_path: Path) -> None:
+    bad = tmp_path / "scores" / "clean.json"
+    bad.parent.mkdir()
+    bad.write_text('{"metrics": {')
+    with pytest.raises(CheckpointError, match=r"clean\.json.*delete it"):
+        read_json(bad)
+
+
+# ---------------------------------------------------------------- JSON lines
+
+
+def test_jsonl_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "search" / "history.jsonl"
+    for epoch in range(3):
+        append_jsonl(path, {"epoch": epoch, "loss": 1.0 / (epoch + 1)})
+    assert [r["epoch"] for r in read_jsonl(path)] == [0, 1, 2]
+    assert path.read_text().count("\n") == 3
+
+
+def test_jsonl_missing_file_is_empty_history(tmp_path: Path) -> None:
+    assert read_jsonl(tmp_path / "nope.jsonl") == []
+
+
+def test_jsonl_truncated_last_line_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    append_jsonl(path, {"epoch": 0})
+    append_jsonl(path, {"epoch": 1})
+    with open(path, "ab") as fh:  # a writer killed mid-line
+        fh.write(b'{"epoch": 2, "lo')
+    assert read_jsonl(path) == [{"epoch": 0}, {"epoch": 1}]
+
+
+def test_jsonl_append_after_kill_drops_partial_line(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    append_jsonl(path, {"epoch": 0})
+    with open(path, "ab") as fh:
+        fh.write(b'{"epoch": 1, "lo')
+    append_jsonl(path, {"epoch": 1, "loss": 0.5})
+    assert read_jsonl(path) == [{"epoch": 0}, {"epoch": 1, "loss": 0.5}]
+
+
+def test_jsonl_corrupt_middle_line_raises(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"epoch": 0}\n{"epoch": 1,,}\n{"epoch": 2}\n')
+    with pytest.raises(CheckpointError, match=r"line 2 in .*h\.jsonl"):
+        read_jsonl(path)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def test_checkpoint_round_trip(tmp_path: Path) -> None:
+    import torch
+
+    state = {"epoch": 7, "model": {"w": torch.arange(4.0)}, "rng": torch.get_rng_state(), "note": "x"}
+    save_checkpoint(tmp_path / "search" / "checkpoint.pt", state)
+    loaded = load_checkpoint(tmp_path / "search" / "checkpoint.pt")
+    assert loaded["epoch"] == 7 and loaded["note"] == "x"
+    assert torch.equal(loaded["model"]["w"], torch.arange(4.0))
+    assert torch.equal(loaded["rng"], state["rng"])
+
+
+class Payload:
+    """An arbitrary class: unpickling it would run code of the file's choosing."""
+
+    def __reduce__(self) -> tuple:
+        return (os.system, ("echo unpickled",))
+
+
+def test_checkpoint_with_arbitrary_pickled_class_is_refused(tmp_path: Path) -> None:
+    import torch
+
+    path = tmp_path / "evil.pt"
+    torch.save({"model": Payload()}, path)  # torch.save itself pickles anything
+    with pytest.raises(CheckpointError, match="weights_only"):
+        load_checkpoint(path)
+
+
+def test_truncated_and_garbage_checkpoints_raise_checkpoint_error(tmp_path: Path) -> None:
+    import torch
+
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, {"w": torch.ones(100)})
+    data = good.read_bytes()
+    for name, blob in {
+        "half.pt": data[: len(data) // 2],
+        "empty.pt": b"",
+        "junk.pt": b"not a checkpoint",
+    }.items():
+        (tmp_path / name).write_bytes(blob)
+        with pytest.raises(CheckpointError, match=name.replace(".", r"\.")):
+            load_checkpoint(tmp_path / name)
+
+
+def test_missing_checkpoint_is_file_not_found(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "none.pt")
+
+
+# ---------------------------------------------------------------- RunDir
+
+
+def test_rundir_layout(tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "runs", "cifar100", "ours-pdarts", 3)
+    root = tmp_path / "runs" / "cifar100" / "ours-pdarts" / "seed-3"
+    assert run.path == root
+    assert run.search_dir == root / "search"
+    assert run.retrain_dir("imagenet") == root / "retrain" / "imagenet"
+    assert run.scores_dir == root / "scores"
+    assert run.score_path("worst-case") == root / "scores" / "worst-case.json"
+    assert run.manifest_path == root / "manifest.json"
+    assert RunDir.from_path(root).path == root
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "", ".."])
+def test_rundir_rejects_path_like_names(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ConfigError):
+        RunDir(tmp_path, bad, "darts2nd", 1)
+
+
+def test_manifest_records_config_versions_and_stages(tmp_path: Path) -> None:
+    import torch
+
+    import wcbench
+
+    run = RunDir(tmp_path, "cifar10", "darts2nd", 1)
+    run.write_manifest({"epochs": 50, "lr": 0.025}, status="running")
+    m = json.loads(run.manifest_path.read_text())
+    assert m["config"] == {"epochs": 50, "lr": 0.025}
+    assert m["status"] == "running" and m["start"] and m["end"] is None
+    assert m["wcbench_version"] == wcbench.__version__
+    assert m["torch_version"] == torch.__version__
+    assert "cuda_version" in m and "git_commit" in m and m["hostname"] and m["python_version"]
+
+    assert not run.stage_done("search")
+    run.stage_start("search")
+    assert not run.stage_done("search")
+    run.stage_end("search")
+    assert run.stage_done("search")
+    run.update_manifest(status="done")
+    m = run.read_manifest()
+    assert m["stages"]["search"]["start"] and m["stages"]["search"]["end"]
+    assert m["status"] == "done" and m["end"] is not None
+    assert m["config"] == {"epochs": 50, "lr": 0.025}  # merge, not overwrite
+
+
+def test_rewriting_manifest_on_resume_keeps_start_and_stages(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, "cifar10", "darts2nd", 1)
+    first = run.write_manifest({"a": 1}, "running")
+    run.stage_end("search")
+    again = run.write_manifest({"a": 1}, "running")
+    assert again["start"] == first["start"] and again["attempts"] == 2
+    assert run.stage_done("search")
+
+
+def test_lock_is_reentrant_across_rundir_objects(tmp_path: Path) -> None:
+    a = RunDir(tmp_path, "cifar10", "pdarts", 2)
+    b = RunDir(tmp_path, "cifar10", "pdarts", 2)
+    with a.lock():
+        b.update_manifest(status="running")  # takes the same lock inside: must not deadlock
+    assert (a.path / ".lock").exists()
+
+
+# ---------------------------------------------------------------- two processes, one run dir
+
+
+def _hammer(runs_root: str, worker: int, n: int, go) -> None:
+    run = RunDir(runs_root, "cifar10", "ours-darts2nd", 1)
+    go.wait(60)  # both processes start writing at the same moment
+    for i in range(n):
+        atomic_write_json(
+            run.score_path(f"w{worker}-s{i}"),
+            {"scorer": f"w{worker}-s{i}", "metrics": {"error": float(i)}, "dataset": "cifar10", "seed": 1},
+        )
+        run.update_manifest(counters={f"w{worker}_{i}": i}, last_writer=worker)
+        append_jsonl(run.search_dir / "history.jsonl", {"worker": worker, "i": i, "wall_time_s": 1.0})
+
+
+def test_two_processes_lose_nothing(tmp_path: Path) -> None:
+    n = 50
+    ctx = mp.get_context("spawn")
+    go = ctx.Event()
+    procs = [ctx.Process(target=_hammer, args=(str(tmp_path), w, n, go)) for w in range(2)]
+    for p in procs:
+        p.start()
+    go.set()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    run = RunDir(tmp_path, "cifar10", "ours-darts2nd", 1)
+    files = sorted(run.scores_dir.iterdir())
+    assert len(files) == 2 * n
+    for f in files:
+        json.loads(f.read_text())  # every file is valid JSON
+    counters = run.read_manifest()["counters"]
+    assert set(counters) == {f"w{w}_{i}" for w in range(2) for i in range(n)}
+    history = read_jsonl(run.search_dir / "history.jsonl")
+    assert sorted((r["worker"], r["i"]) for r in history) == [(w, i) for w in range(2) for i in range(n)]
+
+
+# ---------------------------------------------------------------- collect_runs
+
+
+def _score(run: RunDir, scorer: str, metrics: dict, dataset: str, ghash: str = "abc123") -> None:
+    atomic_write_json(
+        run.score_path(scorer),
+        {"scorer": scorer, "metrics": metrics, "dataset": dataset, "seed": run.seed, "genotype_hash": ghash},
+    )
+
+
+def test_collect_runs_tidy_table(tmp_path: Path) -> None:
+    a = RunDir(tmp_path, "cifar100", "ours-pdarts", 1)
+    b = RunDir(tmp_path, "cifar100", "pdarts", 2)
+    _score(a, "worst-case", {"worst_case_error": {"value": 25.5, "unit": "%"}, "all_error": 17.1}, "cifar100")
+    _score(b, "clean", {"test_error": {"value": 2.5, "unit": "%"}}, "cifar10", ghash="def")
+    df = collect_runs(tmp_path)
+    assert list(df.columns) == COLLECT_COLUMNS
+    assert len(df) == 3
+    row = df[(df.searcher == "ours-pdarts") & (df.metric == "worst_case_error")].iloc[0]
+    assert (row.dataset, row.seed, row.scorer, row.value, row.unit) == (
+        "cifar100",
+        1,
+        "worst-case",
+        25.5,
+        "%",
+    )
+    assert row.genotype_hash == "abc123" and row.path.endswith("worst-case.json")
+    bare = df[df.metric == "all_error"].iloc[0]
+    assert bare.value == 17.1 and bare.unit == ""
+    assert df[df.searcher == "pdarts"].iloc[0].eval_dataset == "cifar10"
+    assert df["seed"].dtype == "int64" and df["value"].dtype == "float64"
+
+
+def test_collect_runs_search_cost_from_history(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, "cifar10", "darts2nd", 4)
+    run.write_manifest({}, "running")
+    for _ in range(3):
+        append_jsonl(run.search_dir / "history.jsonl", {"epoch": 0, "wall_time_s": 1800.0})
+    df = collect_runs(tmp_path)
+    cost = df[df.metric == "search_gpu_hours"].iloc[0]
+    assert cost.value == pytest.approx(1.5)
+    assert cost.scorer == "search_cost" and cost.seed == 4
+    assert cost.unit == ("GPU-h" if run.read_manifest()["cuda_version"] else "CPU-h")
+
+
+def test_collect_runs_empty_tree(tmp_path: Path) -> None:
+    for root in (tmp_path, tmp_path / "does-not-exist"):
+        df = collect_runs(root)
+        assert df.empty and list(df.columns) == COLLECT_COLUMNS
+
+
+def test_collect_runs_corrupt_score_file_names_it(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, "cifar10", "darts2nd", 1)
+    run.scores_dir.mkdir(parents=True)
+    run.score_path("clean").write_text("{oops")
+    with pytest.raises(CheckpointError, match=r"clean\.json"):
+        collect_runs(tmp_path)

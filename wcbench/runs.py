@@ -1,0 +1,582 @@
+"""Run directories on disk: atomic writes, safe checkpoints, manifests, and the tidy table of results.
+
+Layout (DESIGN.md, "Runs on disk")::
+
+    runs/<dataset>/<searcher>/seed-<n>/
+        manifest.json               resolved config, versions, git commit, host, start/end, status, stages
+        search/                     checkpoint.pt, history.jsonl, genotype.json
+        retrain/<dataset>/          checkpoint.pt, model.pt, history.jsonl
+        scores/<scorer>.json        metrics with names and units, and what was evaluated
+
+Every write is atomic (temp file in the same directory, fsync, ``os.replace``), so a killed process
+leaves either the old file or the new one, never half of one. Checkpoints load with
+``torch.load(..., weights_only=True)`` only. Manifest updates and JSONL appends take a file lock, so
+several processes (a SLURM array, two shells) can share a run directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import io
+import json
+import math
+import os
+import pickle
+import platform
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import filelock
+import pandas as pd
+
+from wcbench.errors import CheckpointError, ConfigError
+
+__all__ = [
+    "COLLECT_COLUMNS",
+    "RunDir",
+    "append_jsonl",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "collect_runs",
+    "environment_info",
+    "load_checkpoint",
+    "read_json",
+    "read_jsonl",
+    "save_checkpoint",
+]
+
+#: Columns of :func:`collect_runs`, in order.
+COLLECT_COLUMNS = [
+    "dataset",
+    "searcher",
+    "seed",
+    "scorer",
+    "metric",
+    "value",
+    "unit",
+    "eval_dataset",
+    "genotype_hash",
+    "path",
+]
+
+_DELETE_HINT = "delete it to recompute that stage"
+_UMASK = os.umask(0)  # read the umask once: mkstemp creates 0600 files, written files get the usual mode
+os.umask(_UMASK)
+_LOCK_TIMEOUT_S = 600.0
+
+
+# --------------------------------------------------------------------------------------------------
+# atomic writes and JSON
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable (best effort: not every OS or filesystem lets a directory be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _atomic_target(path: str | os.PathLike[str]) -> Iterator[tuple[io.BufferedWriter, Path]]:
+    """Yield a binary temp file beside ``path``; on success fsync it and ``os.replace`` it onto ``path``."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with contextlib.suppress(OSError, AttributeError):
+            os.fchmod(fd, 0o666 & ~_UMASK)
+        with os.fdopen(fd, "wb") as fh:
+            yield fh, tmp
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(target.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same dir, fsync, rename); parents created."""
+    with _atomic_target(path) as (fh, _):
+        fh.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _jsonable(obj: Any) -> Any:
+    """``json.dumps`` fallback: numpy/torch scalars and arrays, paths, sets, dataclasses."""
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, set | frozenset):
+        return sorted(obj)
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars, torch tensors
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "__dataclass_fields__"):
+        import dataclasses
+
+        return dataclasses.asdict(obj)
+    raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")
+
+
+def _dumps(obj: Any, indent: int | None = None) -> str:
+    return json.dumps(obj, indent=indent, default=_jsonable, ensure_ascii=False)
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically (numpy/torch values are converted)."""
+    atomic_write_text(path, _dumps(obj, indent=2) + "\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file; corrupt JSON raises :class:`CheckpointError` naming the file.
+
+    A missing file raises ``FileNotFoundError`` (callers test for existence to decide on resuming).
+    """
+    p = Path(path)
+    text = p.read_bytes()
+    try:
+        return json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"corrupt JSON file {p}: {exc}; {_DELETE_HINT}") from exc
+
+
+# --------------------------------------------------------------------------------------------------
+# JSON lines
+
+
+def _lock_for(lock_path: str | os.PathLike[str]) -> filelock.FileLock:
+    """One re-entrant lock object per lock file in this process (nesting never deadlocks)."""
+    return filelock.FileLock(str(lock_path), timeout=_LOCK_TIMEOUT_S, is_singleton=True)
+
+
+def _drop_partial_last_line(fh: io.BufferedRandom) -> None:
+    """Truncate a final line without its newline (a writer killed mid-line) so appends stay clean."""
+    fh.seek(0, os.SEEK_END)
+    size = fh.tell()
+    if size == 0:
+        return
+    fh.seek(size - 1)
+    if fh.read(1) == b"\n":
+        return
+    # walk back to the last newline
+    pos = size
+    chunk = 4096
+    keep = 0
+    while pos > 0:
+        start = max(0, pos - chunk)
+        fh.seek(start)
+        block = fh.read(pos - start)
+        idx = block.rfind(b"\n")
+        if idx >= 0:
+            keep = start + idx + 1
+            break
+        pos = start
+    fh.truncate(keep)
+
+
+def append_jsonl(path: str | os.PathLike[str], record: Mapping[str, Any]) -> None:
+    """Append ``record`` as one JSON line, flushed and fsynced, under a file lock (``<path>.lock``).
+
+    A partial last line left by a killed writer is dropped first, so the file stays valid JSONL.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    line = (_dumps(dict(record)) + "\n").encode("utf-8")
+    if b"\n" in line[:-1]:  # json.dumps never emits raw newlines; guard anyway
+        raise CheckpointError(f"record for {p} serialises to more than one line")
+    with _lock_for(p.with_name(p.name + ".lock")):
+        with open(p, "ab+") as fh:
+            _drop_partial_last_line(fh)
+            fh.seek(0, os.SEEK_END)
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read a JSONL file into a list of dicts; a missing file is an empty history.
+
+    A corrupt last line (a writer killed mid-line) is ignored; a corrupt line before it raises
+    :class:`CheckpointError` naming the file and line.
+    """
+    p = Path(path)
+    if not p.exists():
+        return []
+    lines = p.read_bytes().split(b"\n")
+    numbered = [(i + 1, ln) for i, ln in enumerate(lines) if ln.strip()]
+    records: list[dict[str, Any]] = []
+    for k, (lineno, raw) in enumerate(numbered):
+        try:
+            rec = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            if k == len(numbered) - 1:
+                break  # truncated last line from a kill: the record was never completed
+            raise CheckpointError(f"corrupt line {lineno} in {p}: {exc}; {_DELETE_HINT}") from exc
+        if not isinstance(rec, dict):
+            raise CheckpointError(f"line {lineno} in {p} is not a JSON object; {_DELETE_HINT}")
+        records.append(rec)
+    return records
+
+
+# --------------------------------------------------------------------------------------------------
+# checkpoints
+
+
+def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> None:
+    """``torch.save`` ``state`` atomically (temp file, fsync, rename).
+
+    Keep ``state`` to what ``weights_only`` loading accepts: tensors, numbers, strings, and
+    lists/tuples/dicts of them (convert numpy arrays with ``torch.from_numpy`` or ``.tolist()``).
+    """
+    import torch
+
+    with _atomic_target(path) as (fh, _):
+        torch.save(dict(state), fh)
+
+
+_BOILERPLATE = ("Weights only load failed", "Check the documentation", "Please file an issue", "In PyTorch")
+
+
+def _reason(exc: BaseException) -> str:
+    """The informative line of a torch.load error (without its advice to disable weights_only)."""
+    for line in str(exc).splitlines():
+        line = line.strip()
+        if line and not line.startswith(_BOILERPLATE):
+            line = line.removeprefix("WeightsUnpickler error:").strip().split(". ")[0]
+            return line or type(exc).__name__
+    return type(exc).__name__
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with ``torch.load(..., weights_only=True)``: arbitrary objects are never unpickled.
+
+    A corrupt or truncated file, or one that holds arbitrary pickled objects, raises
+    :class:`CheckpointError`; a missing file raises ``FileNotFoundError``.
+    """
+    import torch
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"no checkpoint at {p}")
+    try:
+        state = torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"cannot load {p} with weights_only=True ({_reason(exc)}): the file is corrupt, or holds "
+            f"pickled objects other than tensors and plain values, which wcbench never unpickles; "
+            f"{_DELETE_HINT}"
+        ) from exc
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
+        raise CheckpointError(
+            f"corrupt or truncated checkpoint {p} ({_reason(exc)}); {_DELETE_HINT}"
+        ) from exc
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {p} holds a {type(state).__name__}, not a dict; {_DELETE_HINT}")
+    return state
+
+
+# --------------------------------------------------------------------------------------------------
+# manifests and run directories
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def _git_commit(cwd: str | os.PathLike[str] | None = None) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = out.stdout.strip()
+    return commit or None
+
+
+def environment_info() -> dict[str, Any]:
+    """Versions and host for a manifest: wcbench, torch, CUDA (None without a GPU), git commit, host."""
+    import wcbench
+
+    info: dict[str, Any] = {
+        "wcbench_version": wcbench.__version__,
+        "torch_version": None,
+        "cuda_version": None,
+        "gpu": None,
+        "git_commit": _git_commit(),
+        "hostname": socket.gethostname(),
+        "python_version": platform.python_version(),
+        "platform": platform.platform(),
+        "argv": list(sys.argv),
+    }
+    try:
+        import torch
+
+        info["torch_version"] = torch.__version__
+        if torch.cuda.is_available():
+            info["cuda_version"] = torch.version.cuda
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except Exception:  # a manifest must never fail because torch is odd
+        pass
+    return info
+
+
+def _deep_merge(base: dict[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in new.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=\-]*$")
+_TERMINAL = ("done", "failed", "interrupted")
+
+
+def _check_name(kind: str, name: str) -> str:
+    if not isinstance(name, str) or not _NAME_RE.match(name) or name in (".", ".."):
+        raise ConfigError(
+            f"invalid {kind} name {name!r}: use letters, digits and - _ . + = (no path separators)"
+        )
+    return name
+
+
+class RunDir:
+    """One run: ``<runs_root>/<dataset>/<searcher>/seed-<n>/`` (DESIGN.md, "Runs on disk")."""
+
+    def __init__(self, runs_root: str | os.PathLike[str], dataset: str, searcher: str, seed: int) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(f"seed must be an integer, got {seed!r}")
+        self.runs_root = Path(runs_root)
+        self.dataset = _check_name("dataset", dataset)
+        self.searcher = _check_name("searcher", searcher)
+        self.seed = seed
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.runs_root)!r}, {self.dataset!r}, {self.searcher!r}, {self.seed})"
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str]) -> RunDir:
+        """The run whose directory is ``path`` (``.../<dataset>/<searcher>/seed-<n>``)."""
+        p = Path(path)
+        m = re.fullmatch(r"seed-(-?\d+)", p.name)
+        if not m:
+            raise ConfigError(f"{p} is not a run directory (expected .../<dataset>/<searcher>/seed-<n>)")
+        return cls(p.parent.parent.parent, p.parent.parent.name, p.parent.name, int(m.group(1)))
+
+    # paths
+    @property
+    def path(self) -> Path:
+        return self.runs_root / self.dataset / self.searcher / f"seed-{self.seed}"
+
+    @property
+    def search_dir(self) -> Path:
+        return self.path / "search"
+
+    def retrain_dir(self, dataset: str) -> Path:
+        """``retrain/<dataset>/``: the dataset the genotype is retrained and evaluated on."""
+        return self.path / "retrain" / _check_name("dataset", dataset)
+
+    @property
+    def scores_dir(self) -> Path:
+        return self.path / "scores"
+
+    def score_path(self, scorer: str) -> Path:
+        return self.scores_dir / f"{_check_name('scorer', scorer)}.json"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    # locking
+    def lock(self) -> filelock.FileLock:
+        """A re-entrant inter-process lock on ``<path>/.lock``: ``with run.lock(): ...``."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        return _lock_for(self.path / ".lock")
+
+    # manifest
+    def read_manifest(self) -> dict[str, Any]:
+        """The manifest, or ``{}`` when none has been written yet."""
+        if not self.manifest_path.exists():
+            return {}
+        data = read_json(self.manifest_path)
+        if not isinstance(data, dict):
+            raise CheckpointError(f"manifest {self.manifest_path} is not a JSON object; {_DELETE_HINT}")
+        return data
+
+    def write_manifest(self, config: Mapping[str, Any], status: str = "running") -> dict[str, Any]:
+        """Write the manifest: resolved config, status, versions, git commit, host, start time.
+
+        On a re-run (resume) the first start time and the stage records are kept, and ``attempts``
+        counts the invocations.
+        """
+        with self.lock():
+            old = self.read_manifest()
+            manifest: dict[str, Any] = {
+                "dataset": self.dataset,
+                "searcher": self.searcher,
+                "seed": self.seed,
+                "status": status,
+                "start": old.get("start") or _now(),
+                "end": _now() if status in _TERMINAL else None,
+                "attempts": int(old.get("attempts", 0)) + 1,
+                **environment_info(),
+                "config": dict(config),
+                "stages": old.get("stages", {}),
+            }
+            atomic_write_json(self.manifest_path, manifest)
+            return manifest
+
+    def update_manifest(self, **fields: Any) -> dict[str, Any]:
+        """Merge ``fields`` into the manifest under the lock (nested dicts merge key by key).
+
+        ``status="done"|"failed"|"interrupted"`` also stamps ``end``, unless ``end`` is given.
+        """
+        with self.lock():
+            manifest = _deep_merge(self.read_manifest(), fields)
+            if fields.get("status") in _TERMINAL and "end" not in fields:
+                manifest["end"] = _now()
+            atomic_write_json(self.manifest_path, manifest)
+            return manifest
+
+    def stage_start(self, name: str) -> dict[str, Any]:
+        """Record ``stages.<name> = {start: now, end: None, status: "running"}``."""
+        return self.update_manifest(stages={name: {"start": _now(), "end": None, "status": "running"}})
+
+    def stage_end(self, name: str, status: str = "done", **extra: Any) -> dict[str, Any]:
+        """Record the end of a stage (``status`` "done" or "failed"), with optional extra fields."""
+        return self.update_manifest(stages={name: {"end": _now(), "status": status, **extra}})
+
+    def stage_done(self, name: str) -> bool:
+        """Whether the manifest records stage ``name`` as finished (status "done")."""
+        stage = self.read_manifest().get("stages", {}).get(name)
+        return isinstance(stage, dict) and stage.get("status") == "done"
+
+
+# --------------------------------------------------------------------------------------------------
+# the tidy table
+
+
+def _seed_from(path: Path) -> int | None:
+    m = re.fullmatch(r"seed-(-?\d+)", path.name)
+    return int(m.group(1)) if m else None
+
+
+def _metric_rows(score: Any, score_file: Path) -> Iterator[tuple[str, float, str]]:
+    if not isinstance(score, dict) or not isinstance(score.get("metrics"), dict):
+        raise CheckpointError(f"score file {score_file} has no 'metrics' object; {_DELETE_HINT}")
+    for name, entry in score["metrics"].items():
+        if isinstance(entry, dict):
+            value, unit = entry.get("value"), entry.get("unit", "")
+        else:
+            value, unit = entry, ""
+        if value is None:
+            value = math.nan
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise CheckpointError(
+                f"metric {name!r} in {score_file} is not a number ({value!r}); {_DELETE_HINT}"
+            )
+        yield str(name), float(value), "" if unit is None else str(unit)
+
+
+def collect_runs(runs_root: str | os.PathLike[str]) -> pd.DataFrame:
+    """Every score in a runs tree as one tidy table, one row per (dataset, searcher, seed, scorer, metric).
+
+    Columns: :data:`COLLECT_COLUMNS`. ``dataset`` is the dataset searched on (the directory),
+    ``eval_dataset`` the one a score was measured on (the score file's ``dataset``). Runs with a
+    ``search/history.jsonl`` also get a ``search_cost`` / ``search_gpu_hours`` row: the sum of the
+    per-epoch ``wall_time_s`` in hours, unit "GPU-h" when the manifest records CUDA, else "CPU-h".
+    """
+    root = Path(runs_root)
+    rows: list[dict[str, Any]] = []
+    if root.exists():
+        run_dirs = sorted(p for p in root.rglob("seed-*") if p.is_dir() and _seed_from(p) is not None)
+        for run_path in run_dirs:
+            dataset, searcher = run_path.parent.parent.name, run_path.parent.name
+            seed = _seed_from(run_path)
+            hashes: set[str] = set()
+            scores_dir = run_path / "scores"
+            score_files = sorted(scores_dir.glob("*.json")) if scores_dir.is_dir() else []
+            for f in score_files:
+                if f.name.startswith("."):
+                    continue
+                score = read_json(f)
+                ghash = score.get("genotype_hash") if isinstance(score, dict) else None
+                if ghash:
+                    hashes.add(str(ghash))
+                for metric, value, unit in _metric_rows(score, f):
+                    rows.append(
+                        {
+                            "dataset": dataset,
+                            "searcher": searcher,
+                            "seed": seed,
+                            "scorer": str(score.get("scorer") or f.stem),
+                            "metric": metric,
+                            "value": value,
+                            "unit": unit,
+                            "eval_dataset": score.get("dataset") or dataset,
+                            "genotype_hash": ghash,
+                            "path": str(f),
+                        }
+                    )
+            history = run_path / "search" / "history.jsonl"
+            if history.exists():
+                records = read_jsonl(history)
+                seconds = sum(
+                    float(r["wall_time_s"])
+                    for r in records
+                    if isinstance(r.get("wall_time_s"), int | float)
+                    and not isinstance(r["wall_time_s"], bool)
+                )
+                manifest_path = run_path / "manifest.json"
+                manifest = read_json(manifest_path) if manifest_path.exists() else {}
+                cuda = isinstance(manifest, dict) and bool(manifest.get("cuda_version"))
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "searcher": searcher,
+                        "seed": seed,
+                        "scorer": "search_cost",
+                        "metric": "search_gpu_hours",
+                        "value": seconds / 3600.0,
+                        "unit": "GPU-h" if cuda else "CPU-h",
+                        "eval_dataset": dataset,
+                        "genotype_hash": next(iter(hashes)) if len(hashes) == 1 else None,
+                        "path": str(history),
+                    }
+                )
+    df = pd.DataFrame(rows, columns=COLLECT_COLUMNS)
+    df["seed"] = df["seed"].astype("int64")
+    df["value"] = df["value"].astype("float64")
+    return df
