@@ -1,0 +1,83 @@
+"""`wcbench compare A B --metric M`: a t-test of two searchers' per-seed scores (DESIGN.md, "Statistics")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from wcbench.cli.app import app, console, print_json
+
+
+@app.command("compare")
+def compare_cmd(
+    a: str = typer.Argument(..., help="Searcher A, e.g. ours-pdarts (darts2nd+s1 for a run in space S1)."),
+    b: str = typer.Argument(..., help="Searcher B, e.g. pdarts."),
+    metric: list[str] = typer.Option(
+        ...,
+        "--metric",
+        "-m",
+        help="Score metric (e.g. worst_case_error); repeat for several (Holm over them).",
+    ),
+    dataset: str | None = typer.Option(
+        None, "--dataset", "-d", help="Search dataset (runs/<dataset>/); needed when both ran on several."
+    ),
+    scorer: str | None = typer.Option(None, "--scorer", help="Only this scorer's metric (e.g. clean)."),
+    eval_dataset: str | None = typer.Option(
+        None, "--eval-dataset", help="Only scores measured on this dataset (e.g. imagenet-r)."
+    ),
+    space: str | None = typer.Option(None, "--space", help="Search space of both runs (darts, s1..s4)."),
+    test: str = typer.Option("welch", "--test", help="welch (default) | paired (same seeds) | one-sample"),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="The run tree."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (p-values at full precision)."),
+) -> None:
+    """Compare two searchers' per-seed scores with a t-test: n per side, mean ± std, t, p, Cohen's d."""
+    from rich.table import Table
+
+    from wcbench.report import TEST_DESCRIPTIONS, compare_runs, format_p
+    from wcbench.runs import collect_runs
+
+    rep = compare_runs(
+        collect_runs(runs_dir),
+        a,
+        b,
+        metric,
+        dataset=dataset,
+        scorer=scorer,
+        eval_dataset=eval_dataset,
+        space=space,
+        test=test,
+        alpha=alpha,
+        runs_dir=str(runs_dir),
+    )
+    if as_json:
+        print_json(rep.to_dict())
+        return
+    console.print(
+        f"[bold]{a}[/bold] vs [bold]{b}[/bold], searched on {rep.dataset}"
+        + (f" (space {rep.space})" if rep.space != "darts" else "")
+        + f": {TEST_DESCRIPTIONS[rep.test]}"
+    )
+    for m in rep.metrics:
+        res = m.result
+        table = Table(title=f"{m.metric} ({m.scorer} on {m.eval_dataset}, {m.unit or 'no unit'})")
+        for h in ("searcher", "n", "mean ± std", "seeds", "values"):
+            table.add_column(h)
+        for name, n, mean, std, seeds, values in (
+            (a, res.n_a, res.mean_a, res.std_a, m.seeds_a, m.values_a),
+            (b, res.n_b, res.mean_b, res.std_b, m.seeds_b, m.values_b),
+        ):
+            ms = f"{mean:.4g}" + (f" ± {std:.3g}" if std == std else "")
+            table.add_row(name, str(n), ms, ",".join(map(str, seeds)), ", ".join(f"{v:g}" for v in values))
+        console.print(table)
+        if res.degenerate:
+            console.print(f"[yellow]no test: {res.message}[/yellow]")
+            continue
+        line = f"t = {res.statistic:.4f}, p = {format_p(res.pvalue)} ({res.pvalue!r})"
+        if len(rep.metrics) > 1:
+            line += f", Holm-adjusted p = {format_p(res.p_holm)} over {len(rep.metrics)} metrics"
+        line += f", Cohen's d = {res.cohens_d:+.3f}" if res.cohens_d == res.cohens_d else ", Cohen's d = n/a"
+        console.print(line, highlight=False)
+        colour = "green" if m.reject else "white"
+        console.print(f"[{colour}]{rep.verdict(m)}[/{colour}]", highlight=False)

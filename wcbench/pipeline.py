@@ -1,0 +1,301 @@
+"""A run: search -> genotype -> retrain -> scores, per seed (DESIGN.md "Runs on disk").
+
+`wcbench run` calls :func:`run`. Each seed is one run directory
+``<runs>/<dataset>/<searcher>/seed-<n>/``; its stages are recorded in the manifest, every file is
+written atomically, and the whole seed runs under the run directory's file lock, so two processes
+(two shells, a SLURM array) never corrupt or lose a result: the second waits, then finds the work
+done. Rerunning a command skips finished stages and resumes interrupted ones (the search and the
+retrain resume from their own checkpoints).
+
+Data flows one way: cli -> pipeline -> (searchers | evaluators) -> wcbench core.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wcbench.errors import ConfigError
+from wcbench.registry import SCORERS, split_searcher_name
+
+PAPER_DATASET = "cifar10"
+"""`wcbench run --searcher X` with no --dataset means the paper's main setting (CIFAR-10, paper preset)."""
+
+DEFAULT_SCORERS: dict[str, tuple[str, ...]] = {
+    "cifar10": ("clean", "cifar-c", "attacks", "stl10", "cost"),  # Tables 2, 5, 15, 17, 9
+    "cifar100": ("clean", "worst-case", "cost"),  # Tables 1, 5
+    "imagenet": ("clean", "imagenet-c", "imagenet-a", "imagenet-r", "imagenet-sketch", "cost"),  # 3, 6, 10-12
+    "digits": ("clean", "worst-case", "attacks", "cost"),  # the embedded quick benchmark
+}
+"""What the paper reports per search dataset; other datasets get `clean` and `cost`."""
+
+RETRAIN_FAMILY = {"darts1st": "darts", "darts2nd": "darts", "pdarts": "pdarts", "pcdarts": "pcdarts"}
+RETRAIN_FAMILY["prdarts"] = "prdarts"
+"""Which Appendix E evaluation table a searcher's genotype is retrained with (Tables 33-35)."""
+
+
+def default_scorers(dataset: str) -> tuple[str, ...]:
+    return DEFAULT_SCORERS.get(dataset.partition(":")[0], ("clean", "cost"))
+
+
+def retrain_family(searcher: str, dataset: str) -> str:
+    """Table 36 for ImageNet; otherwise the table of the searcher's algorithm (darts for plug-ins)."""
+    if dataset == "imagenet":
+        return "imagenet"
+    _, algorithm = split_searcher_name(searcher)
+    return RETRAIN_FAMILY.get(algorithm, "darts")
+
+
+def searcher_dir(searcher: str, space: str) -> str:
+    """The searcher's directory name: `<searcher>` in the DARTS space, `<searcher>+<space>` in S1-S4."""
+    return searcher if space == "darts" else f"{searcher}+{space}"
+
+
+def dataset_dir(dataset: str) -> str:
+    """A dataset name as a directory name (`imagefolder:/a/b` -> `imagefolder=_a_b`)."""
+    return dataset.replace(":", "=").replace("/", "_")
+
+
+def run_dir(plan: RunPlan, seed: int) -> Any:
+    from wcbench.runs import RunDir
+
+    return RunDir(plan.runs_dir, dataset_dir(plan.dataset), searcher_dir(plan.searcher, plan.space), seed)
+
+
+def parse_seeds(text: str | Sequence[int]) -> list[int]:
+    """`1-10`, `1,3,5`, `0` or a list -> sorted unique seeds."""
+    if not isinstance(text, str):
+        return sorted({int(s) for s in text})
+    seeds: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            if sep:
+                a, b = int(lo), int(hi)
+                if b < a:
+                    raise ValueError
+                seeds.update(range(a, b + 1))
+            else:
+                seeds.add(int(part))
+        except ValueError:
+            raise ConfigError(f"bad --seeds {text!r}: use 1-10, 1,3,5 or 0") from None
+    if not seeds:
+        raise ConfigError(f"bad --seeds {text!r}: no seed given")
+    return sorted(seeds)
+
+
+def split_stage_overrides(values: dict[str, Any], scorers: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """`search.k`, `retrain.k` and `<scorer>.k` -> per-stage override dicts (unknown prefixes are errors)."""
+    out: dict[str, dict[str, Any]] = {"search": {}, "retrain": {}, **{s: {} for s in scorers}}
+    for key, value in values.items():
+        stage, sep, rest = key.partition(".")
+        if not sep or stage not in out:
+            raise ConfigError(
+                f"--set {key}=...: prefix the setting with its stage: search., retrain. or one of the "
+                f"scorers ({', '.join(scorers)}), e.g. --set search.epochs=2"
+            )
+        out[stage][rest] = value
+    return out
+
+
+@dataclass
+class RunPlan:
+    """Everything `wcbench run` resolved: one searcher, one dataset, several seeds."""
+
+    searcher: str
+    dataset: str
+    preset: str
+    seeds: list[int]
+    scorers: list[str]
+    runs_dir: Path
+    space: str = "darts"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    device: str | None = None
+    data_root: str | None = None
+    download: bool = False
+    progress: bool = True
+
+    def config(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["runs_dir"] = str(self.runs_dir)
+        return d
+
+
+def make_plan(
+    searcher: str,
+    dataset: str | None,
+    preset: str,
+    seeds: str | Sequence[int],
+    scorers: str | Sequence[str] | None,
+    runs_dir: str | Path,
+    space: str = "darts",
+    overrides: dict[str, Any] | None = None,
+    **kw: Any,
+) -> RunPlan:
+    """Resolve defaults (the paper's dataset, its scorers) and check every name before any work."""
+    split_searcher_name(searcher)  # unknown searcher: one-line error with did-you-mean
+    if dataset is None:
+        dataset = "digits" if preset == "quick" else PAPER_DATASET
+    if scorers is None or scorers == "":
+        names = list(default_scorers(dataset))
+    elif isinstance(scorers, str):
+        names = [s.strip() for s in scorers.split(",") if s.strip()]
+    else:
+        names = list(scorers)
+    for name in names:
+        SCORERS.get(name)
+    from wcbench.space import get_space
+
+    get_space(space)
+    values = dict(overrides or {})
+    split_stage_overrides(values, names)
+    return RunPlan(searcher, dataset, preset, parse_seeds(seeds), names, Path(runs_dir), space, values, **kw)
+
+
+def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """One seed: search, retrain on the search dataset, then each scorer; returns the manifest."""
+    from evaluators.common import ScoreContext, score
+    from evaluators.retrain import load_retrain_config, retrain
+    from searchers.loop import run_search
+
+    stage = split_stage_overrides(plan.overrides, plan.scorers)
+    rd = run_dir(plan, seed)
+    with rd.lock():
+        rd.write_manifest({**plan.config(), "seed": seed}, status="running")
+        try:
+            if not (rd.stage_done("search") and (rd.search_dir / "genotype.json").exists()):
+                rd.stage_start("search")
+                t0 = time.perf_counter()
+                genotype = run_search(
+                    plan.searcher,
+                    plan.dataset,
+                    plan.preset,
+                    seed,
+                    plan.space,
+                    rd.search_dir,
+                    stage["search"],
+                    plan.device,
+                    plan.progress,
+                    plan.data_root,
+                    plan.download,
+                )
+                rd.stage_end(
+                    "search", genotype_hash=genotype.hash(), seconds=round(time.perf_counter() - t0, 2)
+                )
+            else:
+                log(f"seed {seed}: search done, skipped")
+            from wcbench.genotype import load_genotype
+
+            genotype = load_genotype(rd.search_dir / "genotype.json")
+            retrain_dir = rd.retrain_dir(dataset_dir(plan.dataset))
+            if not (rd.stage_done("retrain") and (retrain_dir / "model.pt").exists()):
+                rd.stage_start("retrain")
+                family = retrain_family(plan.searcher, plan.dataset)
+                cfg = load_retrain_config(
+                    family, plan.preset, plan.dataset.partition(":")[0], stage["retrain"]
+                )
+                t0 = time.perf_counter()
+                retrain(
+                    genotype,
+                    plan.dataset,
+                    retrain_dir,
+                    cfg,
+                    seed=seed,
+                    data_root=plan.data_root,
+                    download=plan.download,
+                    device=plan.device,
+                    progress=plan.progress,
+                    preset={"family": family, "preset": plan.preset, "overrides": stage["retrain"]},
+                    genotype_source=str(rd.search_dir),
+                )
+                rd.stage_end("retrain", family=family, seconds=round(time.perf_counter() - t0, 2))
+            else:
+                log(f"seed {seed}: retrain done, skipped")
+            ctx = None
+            for name in plan.scorers:
+                key = f"score:{name}"
+                if rd.stage_done(key) and rd.score_path(name).exists():
+                    log(f"seed {seed}: score {name} done, skipped")
+                    continue
+                if ctx is None:
+                    ctx = ScoreContext.from_model_dir(
+                        retrain_dir,
+                        scores_dir=rd.scores_dir,
+                        data_root=plan.data_root,
+                        download=plan.download,
+                        device=plan.device,
+                        seed=seed,
+                        progress=plan.progress,
+                    )
+                rd.stage_start(key)
+                score(ctx, name, stage[name])
+                rd.stage_end(key)
+        except BaseException as exc:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            rd.update_manifest(status=status, error=f"{type(exc).__name__}: {exc}")
+            raise
+        return rd.update_manifest(status="done", error=None)
+
+
+def run_job(plan: RunPlan, seed: int) -> str:
+    """A picklable job for submitit: run one seed, return its run directory."""
+    run_seed(plan, seed, log=lambda _msg: None)
+    return str(run_dir(plan, seed).path)
+
+
+@dataclass
+class SlurmOptions:
+    """Resources of each array task (submitit's `slurm_*` parameters)."""
+
+    partition: str | None = None
+    gpus: int = 1
+    cpus: int = 8
+    time_min: int = 24 * 60
+    mem_gb: int | None = None
+
+
+def run(
+    plan: RunPlan,
+    executor: str = "local",
+    slurm: SlurmOptions | None = None,
+    log: Callable[[str], None] = print,
+) -> list[str]:
+    """Run every seed: one after another (`local`), or as a submitit job array (`slurm`, or
+    `submitit-local`, submitit's local executor, which runs the same job code in subprocesses)."""
+    if executor == "local":
+        for seed in plan.seeds:
+            log(f"[{plan.searcher} on {plan.dataset}, seed {seed}] search -> retrain -> score")
+            run_seed(plan, seed, log)
+        return [str(run_dir(plan, s).path) for s in plan.seeds]
+    if executor not in ("slurm", "submitit-local"):
+        raise ConfigError(f"unknown --executor {executor!r}; choose local, slurm or submitit-local")
+    import submitit
+
+    folder = plan.runs_dir / ".submitit" / "%j"
+    if executor == "slurm":
+        ex: Any = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        opts = slurm or SlurmOptions()
+        params: dict[str, Any] = {
+            "timeout_min": opts.time_min,
+            "gpus_per_node": opts.gpus,
+            "cpus_per_task": opts.cpus,
+            "name": f"wcbench-{plan.searcher}",
+        }
+        if opts.partition:
+            params["slurm_partition"] = opts.partition
+        if opts.mem_gb:
+            params["mem_gb"] = opts.mem_gb
+        ex.update_parameters(**params)
+    else:
+        ex = submitit.LocalExecutor(folder=folder)
+        ex.update_parameters(timeout_min=(slurm or SlurmOptions()).time_min)
+    plan_for_jobs = RunPlan(**{**asdict(plan), "progress": False})
+    jobs = ex.map_array(run_job, [plan_for_jobs] * len(plan.seeds), plan.seeds)
+    log(f"submitted {len(jobs)} job(s): {', '.join(j.job_id for j in jobs)}")
+    return [job.result() for job in jobs]
