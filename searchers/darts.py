@@ -1,0 +1,197 @@
+"""DARTS (Liu et al., ICLR 2019): first order (``darts1st``) and second order (``darts2nd``).
+
+darts2nd's architecture gradient is that of ``L_val(w'(A), A)`` with the one-step unrolled weights
+(DARTS Eq. 6, official ``architect.py``)::
+
+    w' = w - eta * (momentum * buf + grad_w L_train(w, A) + wd * w)        eta = current weight lr
+
+    grad_A = dA L_val(w', A)  -  eta * grad^2_{A,w} L_train(w, A) . v,     v = grad_{w'} L_val(w', A)
+
+``hypergrad="fd"`` (default, DARTS Eq. 8) takes the Hessian-vector product by the central finite
+difference at the original w with ``R = 0.01 / ||v||``::
+
+    (grad_A L_train(w + R v, A) - grad_A L_train(w - R v, A)) / (2 R)
+
+``hypergrad="exact"`` differentiates ``L_val(w'(A), A)`` through the unrolled step with autograd
+(``create_graph=True``), which gives the same quantity without the finite-difference error; it
+checks the finite difference (tests) and is available to users (costs a double backward).
+The perturbed and unrolled weights are passed with ``torch.func.functional_call``: the model is never
+copied and its parameters are never modified in place, so restoring w is exact (the official code's
+``p += R v; p -= 2 R v; p += R v`` is not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from pydantic import Field
+from torch import Tensor
+from torch.func import functional_call
+
+from searchers.base import (
+    ArchStepResult,
+    Batch,
+    DartsSupernetAlgorithm,
+    ModelFn,
+    Objective,
+    SearchAlgorithm,
+    SearchConfig,
+    SearchContext,
+    assign_grads,
+)
+from wcbench.errors import ConfigError
+from wcbench.registry import ALGORITHMS
+
+
+@ALGORITHMS.register("darts1st")
+class Darts1st(DartsSupernetAlgorithm):
+    """DARTS, first-order approximation (xi = 0 in DARTS Eq. 7): grad_A L_val(w, A)."""
+
+    name = "darts1st"
+
+
+class Darts2ndConfig(SearchConfig):
+    hypergrad: Literal["fd", "exact"] = Field(
+        "fd", description="fd: finite-difference Hessian-vector product (DARTS Eq. 8); exact: autograd"
+    )
+    fd_r: float = Field(0.01, gt=0, description="finite-difference step R = fd_r / ||v|| (DARTS)")
+
+
+def model_at(algorithm: SearchAlgorithm, weights: dict[str, Tensor]) -> ModelFn:
+    """The algorithm's forward with its weight parameters replaced by ``weights`` (A unchanged)."""
+
+    def fn(x: Tensor) -> Tensor:
+        return functional_call(algorithm, weights, (x,))
+
+    return fn
+
+
+def unrolled_weights(
+    algorithm: SearchAlgorithm,
+    train_batch: Batch,
+    eta: float,
+    weight_optimizer: torch.optim.Optimizer | None,
+    *,
+    create_graph: bool = False,
+) -> dict[str, Tensor]:
+    """w' = w - eta * (momentum * buf + grad_w L_train(w, A) + wd * w) (DARTS ``_compute_unrolled_model``).
+
+    ``buf`` is the SGD momentum buffer of each weight in ``weight_optimizer`` (zero before its first
+    step), momentum and wd come from the algorithm's config. With ``create_graph`` the result is a
+    differentiable function of A (exact hypergradient); otherwise detached tensors.
+    """
+    cfg = algorithm.config
+    named = algorithm.named_weight_parameters()
+    params = list(named.values())
+    x, y = train_batch
+    loss = algorithm.training_loss(algorithm(x), y)
+    grads = torch.autograd.grad(loss, params, create_graph=create_graph, allow_unused=True)
+    out: dict[str, Tensor] = {}
+    for (name, p), g in zip(named.items(), grads):
+        w = p.detach()
+        d = w * cfg.weight_decay
+        if g is not None:
+            d = d + (g if create_graph else g.detach())
+        state = weight_optimizer.state.get(p, {}) if weight_optimizer is not None else {}
+        buf = state.get("momentum_buffer")
+        if buf is not None:
+            d = d + cfg.momentum * buf
+        out[name] = w - eta * d
+    return out
+
+
+def hessian_vector_product(
+    algorithm: SearchAlgorithm, train_batch: Batch, vector: Sequence[Tensor], r: float = 0.01
+) -> list[Tensor]:
+    """grad^2_{A,w} L_train(w, A) . v by central differences at w, R = r / ||v|| (DARTS Eq. 8)."""
+    arch = algorithm.arch_parameters()
+    named = algorithm.named_weight_parameters()
+    norm = torch.cat([v.reshape(-1) for v in vector]).norm()
+    step = r / norm.clamp_min(1e-12)
+    x, y = train_batch
+
+    def grad_at(sign: float) -> tuple[Tensor | None, ...]:
+        w = {n: p.detach() + (sign * step) * v for (n, p), v in zip(named.items(), vector)}
+        loss = algorithm.training_loss(model_at(algorithm, w)(x), y)
+        return torch.autograd.grad(loss, arch, allow_unused=True)
+
+    plus, minus = grad_at(1.0), grad_at(-1.0)
+    out = []
+    for a, gp, gn in zip(arch, plus, minus):
+        gp = torch.zeros_like(a) if gp is None else gp
+        gn = torch.zeros_like(a) if gn is None else gn
+        out.append((gp - gn) / (2 * step))
+    return out
+
+
+def darts2nd_hypergradient(
+    algorithm: SearchAlgorithm,
+    train_batch: Batch,
+    objective: Objective,
+    *,
+    eta: float,
+    weight_optimizer: torch.optim.Optimizer | None,
+    mode: str = "fd",
+    r: float = 0.01,
+    extra: Sequence[Tensor] = (),
+) -> tuple[list[Tensor], list[Tensor | None], Tensor]:
+    """(grad_A, grads of ``extra``, objective value) of ``objective(model at w')`` (DARTS Eq. 7).
+
+    The architecture regulariser (if any) is added to the objective; it depends on A only.
+    ``extra`` tensors get the direct gradient of the objective at w' (no unrolling term).
+    """
+    arch = algorithm.arch_parameters()
+    n_arch = len(arch)
+    reg = algorithm.arch_regularizer()
+    if mode == "exact":
+        w_prime = unrolled_weights(algorithm, train_batch, eta, weight_optimizer, create_graph=True)
+        loss = objective(model_at(algorithm, w_prime))
+        total = loss if reg is None else loss + reg
+        grads = torch.autograd.grad(total, list(arch) + list(extra), allow_unused=True)
+        g_arch = [torch.zeros_like(a) if g is None else g for a, g in zip(arch, grads[:n_arch])]
+        return g_arch, list(grads[n_arch:]), loss.detach()
+    if mode != "fd":
+        raise ConfigError(f"unknown hypergrad mode {mode!r}; choose fd or exact")
+    w_prime = {
+        n: t.requires_grad_(True)
+        for n, t in unrolled_weights(algorithm, train_batch, eta, weight_optimizer).items()
+    }
+    loss = objective(model_at(algorithm, w_prime))
+    total = loss if reg is None else loss + reg
+    wp = list(w_prime.values())
+    grads = torch.autograd.grad(total, list(arch) + wp + list(extra), allow_unused=True)
+    d_arch = grads[:n_arch]
+    v = [torch.zeros_like(w) if g is None else g for w, g in zip(wp, grads[n_arch : n_arch + len(wp)])]
+    hvp = hessian_vector_product(algorithm, train_batch, v, r)
+    g_arch = [(torch.zeros_like(a) if d is None else d) - eta * h for a, d, h in zip(arch, d_arch, hvp)]
+    return g_arch, list(grads[n_arch + len(wp) :]), loss.detach()
+
+
+@ALGORITHMS.register("darts2nd")
+class Darts2nd(DartsSupernetAlgorithm):
+    """DARTS, second order: unrolled architecture step (DARTS Eq. 7-8, ``architect.py``)."""
+
+    Config = Darts2ndConfig
+    name = "darts2nd"
+    config: Darts2ndConfig
+
+    def arch_step(
+        self, train_batch: Batch | None, objective: Objective, ctx: SearchContext
+    ) -> ArchStepResult:
+        if train_batch is None:
+            raise ConfigError("darts2nd needs the training batch of the step to unroll the weights")
+        g_arch, g_extra, loss = darts2nd_hypergradient(
+            self,
+            train_batch,
+            objective,
+            eta=ctx.lr,
+            weight_optimizer=ctx.weight_optimizer,
+            mode=self.config.hypergrad,
+            r=self.config.fd_r,
+            extra=ctx.extra_arch_step_params,
+        )
+        self.apply_arch_grads(self.arch_parameters(), g_arch, ctx)
+        assign_grads(ctx.extra_arch_step_params, g_extra)
+        return ArchStepResult(loss=loss)

@@ -1,0 +1,509 @@
+"""The search loop: data, optimisers, epochs, checkpoint/resume, history, progress (DARTS train_search.py).
+
+``run_search`` runs ``<strategy>-<algorithm>`` and writes into ``out_dir``:
+
+* ``config.json``: the resolved run config (searcher, dataset, preset, seed, space, the algorithm's
+  and the strategy's settings). Rerunning with the same ``out_dir`` resumes from its checkpoint only
+  if the config is equal (the device may differ); otherwise a ConfigError names the differing key.
+  A directory without a checkpoint (nothing finished an epoch) is simply started afresh.
+* ``history.jsonl``: one line per epoch (see ``_history_record``).
+* ``checkpoint.pt``: after every epoch, atomically: algorithm and strategy state, both optimisers,
+  every RNG state, the cached validation losses. Loaded with ``weights_only=True``.
+* ``genotype.json``: at the end.
+
+Data: the train split of the dataset is halved by ``search_split(n, seed, train_portion)`` (paper
+Sec. 4.1: CIFAR 50k -> 25k + 25k). For ``digits`` too the search uses its ``train`` split only
+(1,078 -> 539 + 539), as for CIFAR; its ``val`` and ``test`` splits stay unseen by the search.
+
+Per epoch e: ``algorithm.on_epoch_start(e)`` (rebuild -> new optimisers), lr = ``algorithm.lr_at(e)``,
+``strategy.on_epoch_start``; per step (a training batch): if the architecture is not frozen, the
+architecture step with the strategy's objective, then the weight step (SGD on the same batch,
+gradient clipping); then a validation pass over the whole search-validation split (per-example
+losses, cached for the strategies), the history line, the checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from searchers.base import (
+    SearchAlgorithm,
+    SearchConfig,
+    SearchContext,
+    SplitData,
+    StrategyConfig,
+    ValidationStrategy,
+    assign_grads,
+    evaluate_split,
+)
+from wcbench.config import load_preset, resolve_config
+from wcbench.errors import CheckpointError, ConfigError, TrainingError
+from wcbench.genotype import Genotype
+from wcbench.registry import ALGORITHMS, STRATEGIES, split_searcher_name
+from wcbench.runs import (
+    append_jsonl,
+    atomic_write_json,
+    atomic_write_text,
+    load_checkpoint,
+    read_json,
+    read_jsonl,
+    save_checkpoint,
+)
+from wcbench.space import get_space
+
+CHECKPOINT_FORMAT = 1
+EpochCallback = Callable[[int, dict[str, Any]], None]
+
+
+# ================================================================================== configuration
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """The resolved configuration of one search."""
+
+    searcher: str
+    strategy: str
+    algorithm: str
+    dataset: str
+    preset: str
+    seed: int
+    space: str
+    algorithm_config: SearchConfig
+    strategy_config: StrategyConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "searcher": self.searcher,
+            "strategy": self.strategy,
+            "algorithm": self.algorithm,
+            "dataset": self.dataset,
+            "preset": self.preset,
+            "seed": self.seed,
+            "space": self.space,
+            "algorithm_config": self.algorithm_config.model_dump(mode="json"),
+            "strategy_config": self.strategy_config.model_dump(mode="json"),
+        }
+
+
+def default_dataset(preset: str) -> str:
+    """The paper's dataset (cifar10), except for the quick preset (the embedded digits)."""
+    return "digits" if preset == "quick" else "cifar10"
+
+
+def split_overrides(overrides: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``{"strategy.k": v, "lr": v}`` -> (algorithm overrides, strategy overrides)."""
+    algo, strat = {}, {}
+    for key, value in (overrides or {}).items():
+        if key.startswith("strategy."):
+            strat[key.removeprefix("strategy.")] = value
+        else:
+            algo[key] = value
+    return algo, strat
+
+
+def resolve_search(
+    searcher: str,
+    dataset: str | None = None,
+    preset: str = "paper",
+    seed: int = 0,
+    space: str = "darts",
+    overrides: dict[str, Any] | None = None,
+) -> SearchSpec:
+    """Name -> (strategy, algorithm); presets (``search/<algorithm>.toml``, ``strategy/<strategy>.toml``)
+    with their ``[<preset>.<dataset>]`` tables, then ``--set`` overrides (``strategy.<key>`` for the
+    strategy), validated by the pydantic configs."""
+    strategy_name, algorithm_name = split_searcher_name(searcher)
+    dataset = dataset or default_dataset(preset)
+    get_space(space)
+    algo_cls = ALGORITHMS.get(algorithm_name)
+    strat_cls = STRATEGIES.get(strategy_name)
+    algo_over, strat_over = split_overrides(overrides)
+    unknown = sorted(set(strat_over) - set(strat_cls.Config.model_fields))
+    if unknown:
+        known = ", ".join(f"strategy.{k}" for k in sorted(strat_cls.Config.model_fields)) or "none"
+        raise ConfigError(
+            f"unknown strategy setting(s) {', '.join('strategy.' + k for k in unknown)} for "
+            f"{strategy_name!r}; known: {known}"
+        )
+    algo_values = load_preset("search", algorithm_name, preset, dataset)
+    algo_values.update(strat_cls.search_overrides(algorithm_name, dataset, preset))
+    algo_cfg = resolve_config(algo_cls.Config, algo_values, algo_over)
+    strat_values = load_preset("strategy", strategy_name, preset, dataset)
+    strat_cfg = resolve_config(strat_cls.Config, strat_values, strat_over)
+    return SearchSpec(
+        searcher, strategy_name, algorithm_name, dataset, preset, int(seed), space, algo_cfg, strat_cfg
+    )
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def check_same_config(saved: dict[str, Any], current: dict[str, Any], out_dir: Path) -> None:
+    """ConfigError naming the first differing key unless the two configs are equal."""
+    a, b = _flatten(saved), _flatten(current)
+    a.pop("device", None)  # a search may resume on another device
+    top = [k for k in b if "." not in k]  # searcher, dataset, ... before the nested settings
+    for key in top + sorted((set(a) | set(b)) - set(top)):
+        if a.get(key, "<unset>") != b.get(key, "<unset>"):
+            raise ConfigError(
+                f"{out_dir} holds a search with {key}={a.get(key, '<unset>')!r}, this command asks for "
+                f"{b.get(key, '<unset>')!r}; use a new --out to start a different search (or the same "
+                f"settings to resume)"
+            )
+
+
+# ================================================================================== helpers
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda asked for, but torch sees no CUDA device; use --device cpu")
+    return dev
+
+
+def _seed_int(seed: int, salt: str) -> int:
+    digest = hashlib.sha256(f"wcbench-{salt}:{int(seed)}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def peak_memory_mb(device: torch.device) -> tuple[float, str]:
+    """(MB, source): CUDA max_memory_allocated since the epoch began, else the process's peak RSS."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_memory_allocated"
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    scale = 2**20 if sys.platform == "darwin" else 2**10  # bytes on macOS, KiB on Linux
+    return rss / scale, "process_peak_rss"
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _make_split(ds: Any, idx: torch.Tensor, device: torch.device, cfg: SearchConfig) -> SplitData:
+    return SplitData(
+        ds.images.index_select(0, idx),
+        ds.labels.index_select(0, idx),
+        idx,
+        ds.mean,
+        ds.std,
+        device,
+        augment=cfg.augment,
+        channels_last=cfg.channels_last,
+    )
+
+
+def _place(algorithm: SearchAlgorithm, device: torch.device, cfg: SearchConfig) -> SearchAlgorithm:
+    """Move to the device (and to channels_last, which also speeds up depthwise convs on CPU)."""
+    algorithm.to(device)
+    if cfg.channels_last:
+        algorithm.to(memory_format=torch.channels_last)
+    return algorithm
+
+
+def _progress(enabled: bool):  # -> rich Progress or None
+    if not enabled:
+        return None
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return None
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+        transient=False,
+    )
+
+
+# ================================================================================== the loop
+
+
+def run_search(
+    searcher_name: str,
+    dataset: str | None = None,
+    preset: str = "paper",
+    seed: int = 0,
+    space: str = "darts",
+    out_dir: str | Path = "search",
+    overrides: dict[str, Any] | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    data_root: str | Path | None = None,
+    download: bool = False,
+    callbacks: Sequence[EpochCallback] = (),
+) -> Genotype:
+    """Search ``<strategy>-<algorithm>`` and return its genotype (files: module docstring).
+
+    Resumes from ``out_dir/checkpoint.pt`` when one exists with the same config; a finished search
+    returns its genotype without recomputing. ``callbacks(epoch, record)`` run after each epoch's
+    checkpoint (tests interrupt a search with one).
+    """
+    spec = resolve_search(searcher_name, dataset, preset, seed, space, overrides)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config_path, ckpt_path = out / "config.json", out / "checkpoint.pt"
+    history_path, genotype_path = out / "history.jsonl", out / "genotype.json"
+    current = spec.to_dict()
+    if ckpt_path.exists():  # something to resume: only into the same config
+        if not config_path.exists():
+            raise CheckpointError(f"{ckpt_path} exists without its config.json; use a new --out")
+        check_same_config(read_json(config_path), current, out)
+    dev = resolve_device(device)
+    atomic_write_json(config_path, {**current, "device": str(dev)})
+
+    # ---------------------------------------------------------------- data
+    from wcbench.data import get_dataset, search_split
+
+    cfg = spec.algorithm_config
+    ds = get_dataset(spec.dataset, "train", root=data_root, download=download)
+    train_idx, val_idx = search_split(len(ds), spec.seed, cfg.train_portion)
+    if cfg.max_examples is not None:
+        train_idx, val_idx = train_idx[: cfg.max_examples], val_idx[: cfg.max_examples]
+    train = _make_split(ds, train_idx, dev, cfg)
+    val = _make_split(ds, val_idx, dev, cfg)
+    if len(train) < cfg.batch_size:
+        raise ConfigError(
+            f"batch_size {cfg.batch_size} exceeds the {len(train)} search-train examples of "
+            f"{spec.dataset}; lower it with --set batch_size=..."
+        )
+
+    # ---------------------------------------------------------------- model, strategy
+    torch.manual_seed(spec.seed)
+    algo_cls, strat_cls = ALGORITHMS.get(spec.algorithm), STRATEGIES.get(spec.strategy)
+    alpha_gen = torch.Generator().manual_seed(_seed_int(spec.seed, "alphas"))
+    algorithm: SearchAlgorithm = algo_cls(
+        cfg, get_space(spec.space), ds.num_classes, in_channels=int(ds.images.shape[1]), generator=alpha_gen
+    )
+    _place(algorithm, dev, cfg)
+    strategy: ValidationStrategy = strat_cls(spec.strategy_config)
+    total = algorithm.total_epochs()
+    ctx = SearchContext(
+        algorithm=algorithm,
+        config=cfg,
+        strategy_config=spec.strategy_config,
+        device=dev,
+        train=train,
+        val=val,
+        num_classes=ds.num_classes,
+        dataset=spec.dataset,
+        seed=spec.seed,
+        generator=torch.Generator().manual_seed(_seed_int(spec.seed, "strategy")),
+        out_dir=out,
+        total_epochs=total,
+        arch_epochs_total=sum(not algorithm.arch_frozen(e) for e in range(total)),
+    )
+    strategy.setup(ctx)
+
+    start_epoch, global_step, elapsed = 0, 0, 0.0
+    state: dict[str, Any] | None = None
+    if ckpt_path.exists():
+        state = load_checkpoint(ckpt_path, map_location="cpu")
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{ckpt_path} has an unknown format; use a new --out")
+        algorithm.load_search_state_dict(state["algorithm"])
+        _place(algorithm, dev, cfg)
+        start_epoch, global_step = int(state["epoch"]), int(state["global_step"])
+        elapsed = float(state.get("elapsed_s", 0.0))
+    ctx.weight_optimizer = algorithm.make_weight_optimizer()
+    ctx.arch_optimizer = algorithm.make_arch_optimizer()
+    if state is not None:
+        ctx.weight_optimizer.load_state_dict(state["weight_optimizer"])
+        ctx.arch_optimizer.load_state_dict(state["arch_optimizer"])
+        strategy.load_state_dict(state["strategy"])
+        ctx.generator.set_state(state["rng"]["strategy"])
+        if state.get("val_losses") is not None:
+            ctx._val_cache = (state["val_losses"].to(dev), state["val_predictions"].to(dev))
+        _set_rng_state(state["rng"], dev)
+
+    if start_epoch >= total and genotype_path.exists():
+        return Genotype.from_json(genotype_path.read_text())
+    # drop history lines of epochs the checkpoint does not hold (killed between the two writes)
+    if history_path.exists():
+        kept = [r for r in read_jsonl(history_path) if int(r.get("epoch", -1)) < start_epoch]
+        atomic_write_text(history_path, "".join(json.dumps(r) + "\n" for r in kept))
+
+    train_steps = len(train) // cfg.batch_size
+    steps = min(train_steps, cfg.max_steps_per_epoch or train_steps)
+    ctx.steps_per_epoch = steps
+    bar = _progress(progress)
+    task = None
+    if bar is not None:
+        bar.start()
+        task = bar.add_task(
+            f"search {spec.searcher}",
+            total=(total - start_epoch) * steps,
+            status=f"epoch {start_epoch + 1}/{total}",
+        )
+    amp = cfg.amp and dev.type == "cuda"
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
+    try:
+        for epoch in range(start_epoch, total):
+            t0 = time.perf_counter()
+            if dev.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(dev)
+            if algorithm.on_epoch_start(epoch):
+                _place(algorithm, dev, cfg)
+                ctx.weight_optimizer = algorithm.make_weight_optimizer()
+                ctx.arch_optimizer = algorithm.make_arch_optimizer()
+                ctx.invalidate_val_losses()
+            lr = algorithm.lr_at(epoch)
+            for group in ctx.weight_optimizer.param_groups:
+                group["lr"] = lr
+            ctx.epoch, ctx.lr = epoch, lr
+            ctx.arch_active = not algorithm.arch_frozen(epoch)
+            strategy.on_epoch_start(epoch, ctx)
+            algorithm.train()
+            weight_params = algorithm.weight_parameters()
+            sums = torch.zeros(4, device=dev, dtype=torch.float64)  # train loss*n, correct, n, arch loss
+            arch_steps = 0
+            for i, (_, (x, y)) in enumerate(train.epoch_batches(cfg.batch_size, spec.seed, epoch)):
+                if i >= steps:
+                    break
+                ctx.step_in_epoch, ctx.step, ctx.train_batch = i, global_step, (x, y)
+                if ctx.arch_active and strategy.wants_arch_step(ctx):
+                    objective = strategy.objective(ctx)
+                    with autocast():
+                        result = algorithm.arch_step((x, y), objective, ctx)
+                    strategy.after_arch_step(ctx, result)
+                    sums[3] += result.loss.detach().double()
+                    arch_steps += 1
+                # weight step (DARTS Eq. 5 one step; weight gradients only)
+                ctx.weight_optimizer.zero_grad(set_to_none=True)
+                with autocast():
+                    logits = algorithm(x)
+                    loss = algorithm.training_loss(logits, y)
+                grads = torch.autograd.grad(loss, weight_params, allow_unused=True)
+                assign_grads(weight_params, grads)
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(weight_params, cfg.grad_clip)
+                ctx.weight_optimizer.step()
+                strategy.after_weight_step(ctx)
+                with torch.no_grad():
+                    sums[0] += loss.detach().double() * y.numel()
+                    sums[1] += (logits.argmax(1) == y).sum()
+                    sums[2] += y.numel()
+                global_step += 1
+                if bar is not None and task is not None:
+                    bar.advance(task)
+            strategy.on_epoch_end(ctx)
+            train_loss, train_correct, train_n, arch_loss = sums.tolist()
+            if not math.isfinite(train_loss) or not math.isfinite(arch_loss):
+                raise TrainingError(
+                    f"{spec.searcher}: non-finite loss in epoch {epoch} (train "
+                    f"{train_loss / max(train_n, 1):.4g}, architecture "
+                    f"{arch_loss / max(arch_steps, 1):.4g}); lower the learning rates "
+                    f"(--set lr=... / --set arch_lr=...) or keep grad_clip > 0, and use a new --out"
+                )
+            val_losses, val_preds = evaluate_split(algorithm, val, cfg.eval_batch_size)
+            ctx._val_cache = (val_losses, val_preds)
+            val_loss = float(val_losses.mean())
+            if not math.isfinite(val_loss):
+                raise TrainingError(
+                    f"{spec.searcher}: non-finite validation loss after epoch {epoch}; lower the learning "
+                    f"rates (--set lr=... / --set arch_lr=...) and use a new --out"
+                )
+            wall = time.perf_counter() - t0
+            elapsed += wall
+            mem, mem_source = peak_memory_mb(dev)
+            genotype = algorithm.genotype()
+            record = {
+                "epoch": epoch,
+                "epochs": total,
+                "lr": lr,
+                "arch_lr": ctx.arch_lr,
+                "arch_active": ctx.arch_active,
+                "steps": steps,
+                "arch_steps": arch_steps,
+                "train_loss": train_loss / max(train_n, 1),
+                "train_acc": train_correct / max(train_n, 1),
+                "val_loss": val_loss,
+                "val_acc": float((val_preds == val.labels).double().mean()),
+                "arch_loss": arch_loss / arch_steps if arch_steps else None,
+                "arch": algorithm.arch_state(),
+                "strategy": strategy.epoch_stats(),
+                "genotype": genotype.to_darts(),
+                "wall_time_s": wall,
+                "elapsed_s": elapsed,
+                "peak_memory_mb": mem,
+                "peak_memory_source": mem_source,
+                "device": str(dev),
+            }
+            append_jsonl(history_path, record)
+            save_checkpoint(
+                ckpt_path,
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "epoch": epoch + 1,
+                    "global_step": global_step,
+                    "elapsed_s": elapsed,
+                    "searcher": spec.searcher,
+                    "algorithm": algorithm.search_state_dict(),
+                    "strategy": strategy.state_dict(),
+                    "weight_optimizer": ctx.weight_optimizer.state_dict(),
+                    "arch_optimizer": ctx.arch_optimizer.state_dict(),
+                    "rng": {**_rng_state(dev), "strategy": ctx.generator.get_state()},
+                    "val_losses": val_losses.cpu(),
+                    "val_predictions": val_preds.cpu(),
+                },
+            )
+            if bar is not None and task is not None:
+                bar.update(
+                    task,
+                    status=f"epoch {epoch + 1}/{total} val_acc {record['val_acc']:.3f} "
+                    f"val_loss {val_loss:.3f}",
+                )
+            for callback in callbacks:
+                callback(epoch, record)
+    finally:
+        if bar is not None:
+            bar.stop()
+
+    genotype = algorithm.genotype()
+    atomic_write_json(genotype_path, genotype.to_dict())
+    return genotype
