@@ -139,15 +139,17 @@ def darts2nd_hypergradient(
 ) -> tuple[list[Tensor], list[Tensor | None], Tensor]:
     """(grad_A, grads of ``extra``, objective value) of ``objective(model at w')`` (DARTS Eq. 7).
 
-    The architecture regulariser (if any) is added to the objective; it depends on A only.
+    The architecture regulariser (if any) is added to the objective; it depends on A only, and is
+    read after the objective's forward pass, since a regulariser may depend on which ops that pass
+    ran (PR-DARTS), as in the first-order ``arch_step``.
     ``extra`` tensors get the direct gradient of the objective at w' (no unrolling term).
     """
     arch = algorithm.arch_parameters()
     n_arch = len(arch)
-    reg = algorithm.arch_regularizer()
     if mode == "exact":
         w_prime = unrolled_weights(algorithm, train_batch, eta, weight_optimizer, create_graph=True)
         loss = objective(model_at(algorithm, w_prime))
+        reg = algorithm.arch_regularizer()
         total = loss if reg is None else loss + reg
         grads = torch.autograd.grad(total, list(arch) + list(extra), allow_unused=True)
         g_arch = [torch.zeros_like(a) if g is None else g for a, g in zip(arch, grads[:n_arch])]
@@ -159,6 +161,7 @@ def darts2nd_hypergradient(
         for n, t in unrolled_weights(algorithm, train_batch, eta, weight_optimizer).items()
     }
     loss = objective(model_at(algorithm, w_prime))
+    reg = algorithm.arch_regularizer()
     total = loss if reg is None else loss + reg
     wp = list(w_prime.values())
     grads = torch.autograd.grad(total, list(arch) + wp + list(extra), allow_unused=True)

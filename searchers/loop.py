@@ -48,7 +48,7 @@ from searchers.base import (
     assign_grads,
     evaluate_split,
 )
-from wcbench.config import load_preset, resolve_config
+from wcbench.config import load_preset, preset_file, resolve_config
 from wcbench.errors import CheckpointError, ConfigError, TrainingError
 from wcbench.genotype import Genotype
 from wcbench.registry import ALGORITHMS, STRATEGIES, split_searcher_name
@@ -114,6 +114,21 @@ def split_overrides(overrides: dict[str, Any] | None) -> tuple[dict[str, Any], d
     return algo, strat
 
 
+def _component_preset(kind: str, name: str, cls: Any, preset: str, dataset: str) -> dict[str, Any]:
+    """The preset file `presets/<kind>/<name>.toml`, or, for a plug-in from another package, its
+    `presets` class attribute (`{"paper": {...}, "quick": {...}}`, optional `<preset>.<dataset>` keys)."""
+    if preset_file(kind, name).is_file() or not hasattr(cls, "presets"):
+        return load_preset(kind, name, preset, dataset)
+    tables = cls.presets
+    if preset not in tables:
+        raise ConfigError(f"unknown preset {preset!r} for {name!r}; choose one of {', '.join(tables)}")
+    table = dict(tables[preset])
+    per_dataset = table.pop(dataset, None) if isinstance(table.get(dataset), dict) else None
+    values = {k: v for k, v in table.items() if not isinstance(v, dict)}
+    values.update(per_dataset or {})
+    return values
+
+
 def resolve_search(
     searcher: str,
     dataset: str | None = None,
@@ -138,10 +153,10 @@ def resolve_search(
             f"unknown strategy setting(s) {', '.join('strategy.' + k for k in unknown)} for "
             f"{strategy_name!r}; known: {known}"
         )
-    algo_values = load_preset("search", algorithm_name, preset, dataset)
+    algo_values = _component_preset("search", algorithm_name, algo_cls, preset, dataset)
     algo_values.update(strat_cls.search_overrides(algorithm_name, dataset, preset))
     algo_cfg = resolve_config(algo_cls.Config, algo_values, algo_over)
-    strat_values = load_preset("strategy", strategy_name, preset, dataset)
+    strat_values = _component_preset("strategy", strategy_name, strat_cls, preset, dataset)
     strat_cfg = resolve_config(strat_cls.Config, strat_values, strat_over)
     return SearchSpec(
         searcher, strategy_name, algorithm_name, dataset, preset, int(seed), space, algo_cfg, strat_cfg

@@ -376,6 +376,11 @@ class Supernet(nn.Module):
         edge_primitives_reduce: Sequence[Sequence[str]] | None = None,
     ):
         super().__init__()
+        if layers < 3:
+            raise ConfigError(
+                f"a supernet needs at least 3 cells (got layers={layers}): with fewer, the reduction cells "
+                f"at layers//3 and 2*layers//3 leave no normal cell to search"
+            )
         self.c, self.num_classes, self.layers, self.space = c, num_classes, layers, space
         self.edge_primitives_normal = tuple(tuple(p) for p in (edge_primitives_normal or space.normal))
         self.edge_primitives_reduce = tuple(tuple(p) for p in (edge_primitives_reduce or space.reduce))
