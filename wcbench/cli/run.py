@@ -61,7 +61,12 @@ def run_cmd(
         download=download,
         progress=not no_progress,
     )
-    dirs = run(plan, executor, SlurmOptions(partition, gpus, cpus, time_min), log=console.print)
+    dirs = run(
+        plan,
+        executor,
+        SlurmOptions(partition, gpus, cpus, time_min),
+        log=lambda m: console.print(m, markup=False),
+    )
     console.print(f"finished {len(dirs)} seed(s) under {runs_dir}")
     from wcbench.cli.summary import print_run_summary
 

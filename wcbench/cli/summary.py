@@ -1,4 +1,4 @@
-"""The summary `wcbench run` prints at its end: the run's rows of the leaderboard."""
+"""The summary `wcbench run` prints at its end: this run's rows of every leaderboard it appears on."""
 
 from __future__ import annotations
 
@@ -11,26 +11,50 @@ from wcbench.cli.app import console
 
 
 def print_run_summary(runs_dir: Path, plan: Any) -> None:
-    """Mean +- std over seeds of every metric this searcher's runs have on this dataset."""
-    from wcbench.pipeline import dataset_dir, searcher_dir
+    """One line per (board, column) with this searcher's mean +- std over seeds, n, and the t-test
+    against its matched baseline where that baseline has runs (`wcbench leaderboard` has the rest)."""
+    from wcbench.pipeline import dataset_dir
+    from wcbench.report import build_boards, format_p, format_value
     from wcbench.runs import collect_runs
 
     df = collect_runs(runs_dir)
-    if df.empty:
-        console.print("no scores found")
-        return
-    df = df[
-        (df["dataset"] == dataset_dir(plan.dataset))
-        & (df["searcher"] == searcher_dir(plan.searcher, plan.space))
-    ]
-    table = Table(title=f"{plan.searcher} on {plan.dataset}: mean +- std over seeds")
-    for col in ("scorer", "metric", "mean", "std", "n", "unit"):
-        table.add_column(col, justify="right" if col in ("mean", "std", "n") else "left")
-    grouped = df.groupby(["scorer", "metric", "unit"], sort=True)["value"]
-    for (scorer, metric, unit), values in grouped:
-        values = values.dropna()
-        if values.empty:
-            continue
-        std = values.std(ddof=1) if len(values) > 1 else float("nan")
-        table.add_row(scorer, metric, f"{values.mean():.4g}", f"{std:.3g}", str(len(values)), str(unit))
-    console.print(table)
+    table = Table(title=f"{plan.searcher} on {plan.dataset}: leaderboard rows ({runs_dir})")
+    for col in ("board", "column", "mean ± std", "n", "vs baseline", "p", "Holm p"):
+        table.add_column(col, justify="right" if col in ("mean ± std", "n", "p", "Holm p") else "left")
+    for board in build_boards(df, runs_dir=runs_dir) if not df.empty else []:
+        rows = [
+            r for r in board.rows if r.searcher == plan.searcher and r.dataset == dataset_dir(plan.dataset)
+        ]
+        for row in rows:
+            for col in board.spec.columns:
+                cell = row.cells.get(col.key)
+                if cell is None or cell.n == 0:
+                    continue
+                test = next(
+                    (
+                        c
+                        for c in board.comparisons
+                        if c.column == col.key
+                        and (c.dataset, c.searcher, c.space) == (row.dataset, row.searcher, row.space)
+                    ),
+                    None,
+                )
+                mean_std = (
+                    f"{format_value(cell.mean)} ± {format_value(cell.std)}"
+                    if cell.n > 1
+                    else format_value(cell.mean)
+                )
+                table.add_row(
+                    board.spec.title,
+                    f"{col.label} {col.arrow}",
+                    f"{mean_std} {cell.unit}",
+                    str(cell.n),
+                    test.baseline if test else "-",
+                    format_p(test.result.pvalue) if test else "-",
+                    format_p(test.result.p_holm) if test and test.result.p_holm is not None else "-",
+                )
+    if table.row_count:
+        console.print(table)
+        console.print("`wcbench leaderboard` shows every board with the paper's reported numbers beside.")
+    else:
+        console.print(f"no scores for {plan.searcher} on {plan.dataset} under {runs_dir}")

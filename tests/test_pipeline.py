@@ -1,0 +1,132 @@
+"""`wcbench run`: search -> retrain -> scores per seed, resumable, safe under concurrent runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wcbench.cli import main
+from wcbench.pipeline import make_plan, parse_seeds, retrain_family, run, searcher_dir
+from wcbench.runs import RunDir, collect_runs, read_json
+
+TINY = [
+    "--set", "search.epochs=1", "--set", "search.max_steps_per_epoch=2", "--set", "search.layers=3",
+    "--set", "retrain.epochs=1", "--set", "retrain.max_train_examples=64", "--set", "retrain.layers=2",
+    "--set", "retrain.init_channels=4", "--set", "retrain.max_valid_examples=64",
+    "--set", "clean.max_examples=100",
+]  # fmt: skip
+
+
+def tiny_overrides() -> dict[str, object]:
+    pairs = [TINY[i + 1].split("=", 1) for i in range(0, len(TINY), 2)]
+    return {k: json.loads(v) for k, v in pairs}
+
+
+def wcbench_run(runs: Path, *extra: str, searcher: str = "darts1st") -> list[str]:
+    return ["run", "--searcher", searcher, "--preset", "quick", "--scorers", "clean", "--runs-dir", str(runs),
+            "--no-progress", "--device", "cpu", *TINY, *extra]  # fmt: skip
+
+
+def test_seeds_parse() -> None:
+    assert parse_seeds("1-3,7") == [1, 2, 3, 7]
+    assert parse_seeds("0") == [0]
+
+
+def test_defaults_follow_the_paper() -> None:
+    plan = make_plan("pdarts", None, "paper", "1-10", None, "runs")
+    assert plan.dataset == "cifar10" and plan.seeds == list(range(1, 11))
+    assert {"cifar-c", "attacks", "stl10", "clean"} <= set(plan.scorers)
+    assert "worst-case" in make_plan("pdarts", "cifar100", "paper", "1", None, "runs").scorers
+    assert make_plan("ours-pdarts", None, "quick", "1", None, "runs").dataset == "digits"
+    assert retrain_family("ours-pcdarts", "cifar10") == "pcdarts"
+    assert retrain_family("darts2nd", "imagenet") == "imagenet"
+    assert searcher_dir("darts2nd", "s3") == "darts2nd+s3"
+
+
+def test_run_writes_every_stage_and_resumes_by_skipping(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = tmp_path / "runs"
+    assert main(wcbench_run(runs, "--seeds", "1-2")) == 0
+    out = capsys.readouterr().out
+    assert "leaderboard rows" in out and "test error" in out
+    for seed in (1, 2):
+        rd = RunDir(runs, "digits", "darts1st", seed)
+        manifest = rd.read_manifest()
+        assert manifest["status"] == "done"
+        assert {"search", "retrain", "score:clean"} <= set(manifest["stages"])
+        assert (rd.search_dir / "genotype.json").exists() and (rd.search_dir / "history.jsonl").exists()
+        assert (rd.retrain_dir("digits") / "model.pt").exists()
+        score = read_json(rd.score_path("clean"))
+        assert score["seed"] == seed and 0.0 <= score["metrics"]["top1_error"]["value"] <= 100.0
+    before = RunDir(runs, "digits", "darts1st", 1).score_path("clean").stat().st_mtime_ns
+    assert main(wcbench_run(runs, "--seeds", "1")) == 0
+    out = capsys.readouterr().out
+    assert "search done, skipped" in out and "score clean done, skipped" in out
+    assert RunDir(runs, "digits", "darts1st", 1).score_path("clean").stat().st_mtime_ns == before
+    table = collect_runs(runs)
+    assert sorted(table[table.metric == "top1_error"].seed) == [1, 2]
+
+
+def test_two_concurrent_runs_on_one_tree_lose_nothing(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-c", "import sys; from wcbench.cli import main; sys.exit(main(sys.argv[1:]))"]
+    procs = [
+        subprocess.Popen([*cmd, *wcbench_run(runs, "--seeds", "1-2")], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]  # fmt: skip
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    for seed in (1, 2):
+        rd = RunDir(runs, "digits", "darts1st", seed)
+        assert rd.read_manifest()["status"] == "done"
+        assert read_json(rd.score_path("clean"))["metrics"]["top1_error"]["value"] is not None
+        lines = (rd.search_dir / "history.jsonl").read_text().splitlines()
+        assert len(lines) == 1 and json.loads(lines[0])["epoch"] == 0  # searched once, not twice
+    # the second process found the work of the first and skipped it
+    assert sum("search done, skipped" in o for o in outs) >= 1
+
+
+def test_submitit_local_executor_runs_the_same_job(tmp_path: Path) -> None:
+    pytest.importorskip("submitit")
+    runs = tmp_path / "runs"
+    plan = make_plan(
+        "darts1st",
+        "digits",
+        "quick",
+        "3",
+        "clean",
+        runs,
+        overrides=tiny_overrides(),
+        device="cpu",
+        progress=False,
+    )
+    dirs = run(plan, executor="submitit-local", log=lambda _m: None)
+    rd = RunDir(tmp_path / "runs", "digits", "darts1st", 3)
+    assert dirs == [str(rd.path)]
+    assert rd.read_manifest()["status"] == "done" and rd.score_path("clean").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--searcher", "ours-pdrats", "--preset", "quick"],
+        ["run", "--searcher", "darts1st", "--seeds", "3-1"],
+        ["run", "--searcher", "darts1st", "--set", "epochs=1"],
+        ["run", "--searcher", "darts1st", "--scorers", "cleen"],
+        ["run", "--searcher", "darts1st", "--space", "s7"],
+        ["run", "--searcher", "darts1st", "--executor", "kubernetes", "--preset", "quick"],
+    ],
+    ids=lambda a: " ".join(a[2:]),
+)
+def test_bad_run_options_are_one_line_and_exit_2(argv: list[str], tmp_path: Path, capsys) -> None:
+    rc = main([*argv, "--runs-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: ") and err.count("\n") == 1, err

@@ -1,0 +1,7 @@
+"""`python -m wcbench ...` (also `torchrun -m wcbench retrain ...` for multi-GPU retraining)."""
+
+import sys
+
+from wcbench.cli import main
+
+sys.exit(main())
