@@ -1,0 +1,241 @@
+"""The auxiliary model V (paper Sec. 3.2 stage III, Eq. 3 and 9) and the reference classifier (Fig. 1 left).
+
+V is trained on generated data and evaluated on the human-labelled D_val: if it does well there, the
+generated data are "meaningful". Every classifier here takes images in [0, 1] and returns logits.
+
+* :class:`ResNet18Cifar` -- ResNet-18, CIFAR variant (3x3 stem, no max-pool, BasicBlocks [2, 2, 2, 2] at
+  64/128/256/512 channels; ``width`` scales them). The paper's V (Sec. 4.2) and reference classifier
+  (App. D.3).
+* :class:`SmallCNN` -- three conv-BN-ReLU stages and a linear layer: the quick preset's V and reference.
+* :class:`TiedAuxiliary` -- V under parameter tying (Sec. 3.3, cost reduction): **the feature layers are
+  the discriminator's trunk**, shared by reference (not registered as a submodule, so V's parameters are
+  only its head), and V owns a light head of two feed-forward layers, ``Linear(C, hidden)-ReLU-
+  Linear(hidden, classes)`` on the trunk's pooled features divided by the number of positions. The trunk
+  is trained by the discriminator's GAN loss only; V's own updates (stage III, Eq. 9, and its
+  pretraining, "only the light-weight classification head") change the head. Gradients still flow
+  *through* the trunk to its input, so the hypergradient of Eq. 16 reaches the generator. The trunk runs
+  with frozen state (no dictionary or SN update) and quantises with the current dictionary.
+
+:func:`train_classifier` trains any of them (SGD, He et al. 2016's CIFAR recipe: lr 0.1, momentum 0.9,
+weight decay 1e-4, lr / 10 at 50% and 75% of the iterations, random crop 4 + flip).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from searchers.testers.functional import frozen
+
+_ACTS = {"relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU}
+
+
+def _act(name: str) -> nn.Module:
+    """``relu`` (the models' activation) or a smooth one for finite-difference checks."""
+    return _ACTS[name]()
+
+
+class _Normalize(nn.Module):
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int, act: str = "relu") -> None:
+        super().__init__()
+        self.act = _act(act)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.act(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.act(out + self.shortcut(x))
+
+
+class ResNet18Cifar(nn.Module):
+    """ResNet-18 for 32x32 inputs (kuangliu/pytorch-cifar layout); ``width`` = first stage channels."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        width: int = 64,
+        mean: Sequence[float] = (0.5, 0.5, 0.5),
+        std: Sequence[float] = (0.5, 0.5, 0.5),
+        act: str = "relu",
+    ) -> None:
+        super().__init__()
+        self.norm = _Normalize(mean, std)
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), _act(act))
+        layers, c = [], width
+        for i, mult in enumerate((1, 2, 4, 8)):
+            stride = 1 if i == 0 else 2
+            layers += [
+                BasicBlock(c, width * mult, stride, act),
+                BasicBlock(width * mult, width * mult, 1, act),
+            ]
+            c = width * mult
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(c, num_classes)
+        self.feature_dim = c
+
+    def features(self, x: Tensor) -> Tensor:
+        h = self.layers(self.stem(self.norm(x)))
+        return F.adaptive_avg_pool2d(h, 1).flatten(1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.features(x))
+
+
+class SmallCNN(nn.Module):
+    """conv3-BN-ReLU-avgpool x 3 (width, 2 width, 4 width), global average pool, linear."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        width: int = 16,
+        mean: Sequence[float] = (0.5, 0.5, 0.5),
+        std: Sequence[float] = (0.5, 0.5, 0.5),
+        act: str = "relu",
+    ) -> None:
+        super().__init__()
+        self.norm = _Normalize(mean, std)
+        blocks, c = [], 3
+        for mult in (1, 2, 4):
+            blocks += [
+                nn.Conv2d(c, width * mult, 3, 1, 1, bias=False),
+                nn.BatchNorm2d(width * mult),
+                _act(act),
+            ]
+            blocks.append(nn.AvgPool2d(2))
+            c = width * mult
+        self.body = nn.Sequential(*blocks)
+        self.fc = nn.Linear(c, num_classes)
+        self.feature_dim = c
+
+    def features(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(self.body(self.norm(x)), 1).flatten(1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.features(x))
+
+
+class TiedAuxiliary(nn.Module):
+    """V = head(discriminator trunk(x)): feature layers tied to D (Sec. 3.3), see the module docstring."""
+
+    def __init__(
+        self, discriminator: nn.Module, num_classes: int, hidden: int = 256, act: str = "relu"
+    ) -> None:
+        super().__init__()
+        self._trunk = [discriminator]  # a reference, not a submodule: V's parameters are the head only
+        dim = discriminator.channels
+        self.head = nn.Sequential(nn.Linear(dim, hidden), _act(act), nn.Linear(hidden, num_classes))
+        self.feature_dim = dim
+
+    @property
+    def trunk(self) -> nn.Module:
+        return self._trunk[0]
+
+    def features(self, x: Tensor) -> Tensor:
+        d = self.trunk
+        with frozen(d):
+            feats, _, _ = d.trunk(x * 2 - 1, None)
+        positions = max(1, (x.shape[2] // 4) * (x.shape[3] // 4))
+        return feats / positions
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+def build_classifier(
+    arch: str, num_classes: int, width: int, mean: Sequence[float], std: Sequence[float]
+) -> nn.Module:
+    """``resnet18`` (paper) or ``small`` (quick) classifier on [0, 1] images."""
+    if arch == "resnet18":
+        return ResNet18Cifar(num_classes, width, mean, std)
+    if arch == "small":
+        return SmallCNN(num_classes, width, mean, std)
+    raise ValueError(f"unknown classifier {arch!r}; choose resnet18 or small")
+
+
+def _augment(x: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Random crop (zero padding 4) and horizontal flip of [0, 1] images, numbers from ``generator``."""
+    from wcbench.data.loaders import random_crop, random_flip
+
+    n = x.shape[0]
+    dy = torch.randint(9, (n,), generator=generator).to(x.device)
+    dx = torch.randint(9, (n,), generator=generator).to(x.device)
+    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+    return random_flip(random_crop(x, dy, dx, 4), flip)
+
+
+def train_classifier(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    iters: int,
+    batch_size: int = 128,
+    lr: float = 0.1,
+    weight_decay: float = 1e-4,
+    params: Sequence[nn.Parameter] | None = None,
+    generator: torch.Generator | None = None,
+    augment: bool = True,
+) -> list[float]:
+    """Train ``model`` on uint8 ``images`` (n, 3, H, W) / ``labels`` (on the model's device).
+
+    He et al. (2016) CIFAR recipe (see module doc); ``params`` restricts what is trained (a tied V's
+    head). Returns the loss every ``max(1, iters // 20)`` iterations (for logs).
+    """
+    params = list(params) if params is not None else [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    milestones = [int(iters * 0.5), int(iters * 0.75)]
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
+    n = images.shape[0]
+    model.train()
+    log, every = [], max(1, iters // 20)
+    order = torch.empty(0, dtype=torch.long)
+    for it in range(iters):
+        if order.numel() < batch_size:
+            order = torch.cat([order, torch.randperm(n, generator=generator)])
+        idx, order = order[:batch_size], order[batch_size:]
+        idx = idx.to(images.device)
+        x = images.index_select(0, idx).float() / 255
+        if augment:
+            x = _augment(x, generator)
+        loss = F.cross_entropy(model(x), labels.index_select(0, idx))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if it % every == 0 or it == iters - 1:
+            log.append(float(loss.detach()))
+    model.eval()
+    return log
+
+
+@torch.no_grad()
+def classifier_error(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500) -> float:
+    """Top-1 error (fraction) of ``model`` (eval mode) on [0, 1] images ``x``."""
+    was = model.training
+    model.eval()
+    wrong = 0
+    for s in range(0, x.shape[0], batch_size):
+        wrong += int((model(x[s : s + batch_size]).argmax(1) != y[s : s + batch_size]).sum())
+    model.train(was)
+    return wrong / max(1, x.shape[0])
