@@ -292,12 +292,14 @@ def run_search(
     data_root: str | Path | None = None,
     download: bool = False,
     callbacks: Sequence[EpochCallback] = (),
-) -> Genotype:
+    setup_only: bool = False,
+) -> Genotype | None:
     """Search ``<strategy>-<algorithm>`` and return its genotype (files: module docstring).
 
     Resumes from ``out_dir/checkpoint.pt`` when one exists with the same config; a finished search
     returns its genotype without recomputing. ``callbacks(epoch, record)`` run after each epoch's
-    checkpoint (tests interrupt a search with one).
+    checkpoint (tests interrupt a search with one). ``setup_only`` stops after the strategy's
+    ``setup`` and returns None (`wcbench tester pretrain` uses it to build and cache a tester).
     """
     spec = resolve_search(searcher_name, dataset, preset, seed, space, overrides)
     out = Path(out_dir)
@@ -354,6 +356,8 @@ def run_search(
         arch_epochs_total=sum(not algorithm.arch_frozen(e) for e in range(total)),
     )
     strategy.setup(ctx)
+    if setup_only:
+        return None
 
     start_epoch, global_step, elapsed = 0, 0, 0.0
     state: dict[str, Any] | None = None

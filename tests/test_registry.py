@@ -31,3 +31,13 @@ def test_searcher_names_split_into_strategy_and_algorithm(monkeypatch: pytest.Mo
     assert "toycurriculum-toydarts" in searcher_names() and "plain-toydarts" not in searcher_names()
     with pytest.raises(RegistryError, match="unknown searcher 'toycurriculum-toydarst'.*did you mean"):
         split_searcher_name("toycurriculum-toydarst")
+
+
+def test_set_overrides_keep_dashed_stage_names() -> None:
+    from wcbench.config import parse_overrides
+
+    assert parse_overrides(["cifar-c.max-examples=5", "lr=0.1", "strategy.cost-reduction=false"]) == {
+        "cifar-c.max_examples": 5,
+        "lr": 0.1,
+        "strategy.cost_reduction": False,
+    }

@@ -64,7 +64,8 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        out[key.replace("-", "_")] = value
+        prefix, dot, field = key.rpartition(".")  # `cifar-c.max-examples` -> `cifar-c.max_examples`
+        out[prefix + dot + field.replace("-", "_")] = value
     return out
 
 

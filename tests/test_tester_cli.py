@@ -1,0 +1,57 @@
+"""`wcbench tester pretrain` caches a tester under the data root; an `ours` search then starts from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from searchers.loop import run_search
+from wcbench.cli import main
+
+SMALL = ["--set", "pretrain_iters=4", "--set", "aux_pretrain_iters=4"]
+
+
+def test_pretrain_then_search_starts_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WCBENCH_DATA", str(tmp_path / "data"))
+    argv = [
+        "tester",
+        "pretrain",
+        "--dataset",
+        "digits",
+        "--tester",
+        "gan",
+        "--preset",
+        "quick",
+        "--device",
+        "cpu",
+    ]
+    assert main([*argv, *SMALL]) == 0
+    assert "pretrained now" in capsys.readouterr().out
+    cached = list((tmp_path / "data" / "testers").glob("tester-gan-digits-*.pt"))
+    assert len(cached) == 1
+    over = {
+        "epochs": 1,
+        "max_steps_per_epoch": 2,
+        "strategy.pretrain_iters": 4,
+        "strategy.aux_pretrain_iters": 4,
+    }
+    run_search("ours-darts2nd", "digits", "quick", 0, "darts", tmp_path / "s", over, "cpu", progress=False)
+    record = json.loads((tmp_path / "s" / "history.jsonl").read_text().splitlines()[0])
+    assert record["strategy"]["tester_init"] == f"cache {cached[0]}"
+
+
+def test_without_a_cache_the_search_says_it_trains_from_scratch(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("WCBENCH_DATA", str(tmp_path / "data"))
+    over = {"epochs": 1, "max_steps_per_epoch": 2, "strategy.tester_init": "cache"}
+    run_search("ours-darts2nd", "digits", "quick", 0, "darts", tmp_path / "s", over, "cpu", progress=False)
+    record = json.loads((tmp_path / "s" / "history.jsonl").read_text().splitlines()[0])
+    assert record["strategy"]["tester_init"].startswith("scratch (no pretrained tester at")
+
+
+def test_unknown_tester_kind_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tester", "pretrain", "--dataset", "digits", "--tester", "vae"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
