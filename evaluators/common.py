@@ -32,6 +32,7 @@ from torch import nn
 
 import wcbench
 from wcbench.config import resolve_config
+from wcbench.devices import resolve_device
 from wcbench.errors import CheckpointError, ConfigError
 from wcbench.genotype import Genotype
 from wcbench.runs import atomic_write_json, load_checkpoint, read_json
@@ -59,19 +60,6 @@ def dataset_key(name: str) -> str:
 def run_dataset_dir(name: str) -> str:
     """A dataset as `wcbench run` names its directories: ``imagefolder:/a/b`` -> ``imagefolder=_a_b``."""
     return str(name).replace(":", "=").replace("/", "_")
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``None``/"auto" -> CUDA when available, else CPU; anything else as given."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise ConfigError(f"unknown device {device!r}: use cpu, cuda, cuda:N or auto") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
-    return dev
 
 
 class LogitsOnly(nn.Module):

@@ -27,8 +27,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import resource
-import sys
 import time
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
@@ -49,6 +47,7 @@ from evaluators.common import (
     resolve_device,
 )
 from wcbench.config import load_preset, resolve_config
+from wcbench.devices import peak_memory_mb
 from wcbench.errors import CheckpointError, ConfigError, TrainingError
 from wcbench.genotype import Genotype
 from wcbench.runs import (
@@ -176,18 +175,6 @@ def lr_at(cfg: RetrainConfig, epoch: int) -> float:
 def _epoch_seed(seed: int, epoch: int) -> int:
     digest = hashlib.sha256(f"wcbench-retrain:{int(seed)}:{int(epoch)}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak memory: ``torch.cuda.max_memory_allocated`` on CUDA, else the process's peak RSS."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
-
-
-def memory_source(device: torch.device) -> str:
-    return "torch.cuda.max_memory_allocated" if device.type == "cuda" else "process peak RSS (ru_maxrss)"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -513,7 +500,7 @@ def retrain(
         "num_valid": data.num_valid,
         "config": {**config.model_dump(mode="json"), "stream": use_stream(config, dataset)},
         "preset": dict(preset or {}),
-        "memory_source": memory_source(dev),
+        "memory_source": peak_memory_mb(dev)[1],
         "device": str(dev),
         "world_size": world,
         "wcbench_version": wcbench.__version__,
@@ -639,7 +626,7 @@ def retrain(
                 v_loss, v_acc = evaluate(model, data.valid, dev, autocast, eval_criterion, distributed)
                 rec.update({"valid_split": data.valid_split, "valid_loss": v_loss, "valid_acc": v_acc})
             rec["wall_time_s"] = round(time.perf_counter() - t0, 3)
-            rec["peak_memory_mb"] = round(peak_memory_mb(dev), 1)
+            rec["peak_memory_mb"] = round(peak_memory_mb(dev)[0], 1)
             if is_main:
                 append_jsonl(out / HISTORY_FILE, rec)
                 save_checkpoint(

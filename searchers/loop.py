@@ -27,8 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import resource
-import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -49,6 +47,7 @@ from searchers.base import (
     evaluate_split,
 )
 from wcbench.config import load_preset, preset_file, resolve_config
+from wcbench.devices import peak_memory_mb, resolve_device
 from wcbench.errors import CheckpointError, ConfigError, TrainingError
 from wcbench.genotype import Genotype
 from wcbench.registry import ALGORITHMS, STRATEGIES, split_searcher_name
@@ -191,27 +190,9 @@ def check_same_config(saved: dict[str, Any], current: dict[str, Any], out_dir: P
 # ================================================================================== helpers
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda asked for, but torch sees no CUDA device; use --device cpu")
-    return dev
-
-
 def _seed_int(seed: int, salt: str) -> int:
     digest = hashlib.sha256(f"wcbench-{salt}:{int(seed)}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
-
-
-def peak_memory_mb(device: torch.device) -> tuple[float, str]:
-    """(MB, source): CUDA max_memory_allocated since the epoch began, else the process's peak RSS."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_memory_allocated"
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    scale = 2**20 if sys.platform == "darwin" else 2**10  # bytes on macOS, KiB on Linux
-    return rss / scale, "process_peak_rss"
 
 
 def _rng_state(device: torch.device) -> dict[str, Any]:

@@ -130,3 +130,30 @@ def test_bad_run_options_are_one_line_and_exit_2(argv: list[str], tmp_path: Path
     rc = main([*argv, "--runs-dir", str(tmp_path)])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+
+
+def test_two_searchers_two_seeds_then_the_leaderboard_shows_n2_and_scipys_p(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scipy import stats
+
+    from wcbench.report import format_p
+
+    runs = tmp_path / "runs"
+    for searcher in ("darts1st", "spcl-darts1st"):
+        assert main(wcbench_run(runs, "--seeds", "1-2", searcher=searcher)) == 0
+    capsys.readouterr()
+    assert main(["leaderboard", "--benchmark", "cifar_overall", "--format", "md", "--runs-dir", str(runs),
+                 "--out", str(tmp_path / "boards")]) == 0  # fmt: skip
+    board = capsys.readouterr().out
+    table = collect_runs(runs)
+    err = table[table.metric == "top1_error"].sort_values("seed")
+    a = err[err.searcher == "spcl-darts1st"].value.tolist()
+    b = err[err.searcher == "darts1st"].value.tolist()
+    p = stats.ttest_ind(a, b, equal_var=False).pvalue
+    assert len(a) == len(b) == 2 and p == p  # a real p-value, not NaN
+    rows = [line for line in board.splitlines() if line.startswith("| ") and "darts1st" in line]
+    assert any("spcl-darts1st" in r and "| 2 |" in r for r in rows) and any(
+        r.startswith("| darts1st") and "| 2 |" in r for r in rows
+    )
+    assert format_p(p) in board

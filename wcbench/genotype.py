@@ -15,18 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from wcbench.errors import GenotypeError
+from wcbench.space import PRIMITIVES, SPACES
 
-OPERATIONS: tuple[str, ...] = (
-    "none",
-    "max_pool_3x3",
-    "avg_pool_3x3",
-    "skip_connect",
-    "sep_conv_3x3",
-    "sep_conv_5x5",
-    "dil_conv_3x3",
-    "dil_conv_5x5",
-    "noise",
-)
+OPERATIONS: tuple[str, ...] = (*PRIMITIVES, "noise")
 """Every op a genotype may name: the DARTS primitives plus RobustDARTS S4's `noise`."""
 
 Edge = tuple[str, int]
@@ -157,8 +148,6 @@ def _ints(value: Any, where: str) -> tuple[int, ...]:
 
 def validate(g: Genotype) -> None:
     """Check op names, edge counts, input indices and concat nodes; raise GenotypeError on the first fault."""
-    from wcbench.space import SPACES  # late: space imports this module
-
     if g.space not in SPACES:
         raise GenotypeError(
             f"unknown search space {g.space!r} in genotype; choose one of {', '.join(SPACES)}"

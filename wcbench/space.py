@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from wcbench.errors import ConfigError
-from wcbench.genotype import Genotype
+
+if TYPE_CHECKING:
+    from wcbench.genotype import Genotype
 
 PRIMITIVES: tuple[str, ...] = (
     "none",
@@ -464,6 +467,8 @@ def derive_genotype(
                 gene.append((name, j))
             start += n
         return gene
+
+    from wcbench.genotype import Genotype  # genotype imports this module
 
     prims_n = edge_primitives_normal or space.normal
     prims_r = edge_primitives_reduce or space.reduce
