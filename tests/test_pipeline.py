@@ -27,8 +27,8 @@ def tiny_overrides() -> dict[str, object]:
     return {k: json.loads(v) for k, v in pairs}
 
 
-def wcbench_run(runs: Path, *extra: str, searcher: str = "darts1st") -> list[str]:
-    return ["run", "--searcher", searcher, "--preset", "quick", "--scorers", "clean", "--runs-dir", str(runs),
+def wcbench_run(runs: Path, *extra: str, searcher: str = "darts1st", scorers: str = "clean") -> list[str]:
+    return ["run", "--searcher", searcher, "--preset", "quick", "--scorers", scorers, "--runs-dir", str(runs),
             "--no-progress", "--device", "cpu", *TINY, *extra]  # fmt: skip
 
 
@@ -78,20 +78,24 @@ def test_two_concurrent_runs_on_one_tree_lose_nothing(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-c", "import sys; from wcbench.cli import main; sys.exit(main(sys.argv[1:]))"]
     procs = [
-        subprocess.Popen([*cmd, *wcbench_run(runs, "--seeds", "1-2")], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen([*cmd, *wcbench_run(runs, "--seeds", "1-2", scorers="clean,worst-case")], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for _ in range(2)
     ]  # fmt: skip
     outs = [p.communicate(timeout=600)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
+    hashes: set[str] = set()
     for seed in (1, 2):
         rd = RunDir(runs, "digits", "darts1st", seed)
         assert rd.read_manifest()["status"] == "done"
         assert read_json(rd.score_path("clean"))["metrics"]["top1_error"]["value"] is not None
+        hashes.add(read_json(rd.score_path("worst-case"))["subset_sha256"])
         lines = (rd.search_dir / "history.jsonl").read_text().splitlines()
         assert len(lines) == 1 and json.loads(lines[0])["epoch"] == 0  # searched once, not twice
-    # the second process found the work of the first and skipped it
+    # the second process found the work of the first and skipped it; the worst-case subset was
+    # built once (under its lock) and both seeds were scored on the same images
     assert sum("search done, skipped" in o for o in outs) >= 1
+    assert sum("building the worst-case subset" in o for o in outs) == 1 and len(hashes) == 1
 
 
 def test_submitit_local_executor_runs_the_same_job(tmp_path: Path) -> None:

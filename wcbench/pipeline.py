@@ -223,6 +223,8 @@ def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> di
                 if rd.stage_done(key) and rd.score_path(name).exists():
                     log(f"seed {seed}: score {name} done, skipped")
                     continue
+                if name == "worst-case":
+                    ensure_worst_case_subset(plan, log)
                 if ctx is None:
                     ctx = ScoreContext.from_model_dir(
                         retrain_dir,
@@ -241,6 +243,39 @@ def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> di
             rd.update_manifest(status=status, error=f"{type(exc).__name__}: {exc}")
             raise
         return rd.update_manifest(status="done", error=None)
+
+
+def ensure_worst_case_subset(plan: RunPlan, log: Callable[[str], None] = print) -> None:
+    """Build the dataset's worst-case subset once (Table 1; DESIGN.md "Data") if none is stored, so
+    every method and seed is scored on the same images. A file lock keeps concurrent runs from
+    building it twice. CIFAR-100 keeps the paper's 20 per class; other datasets 20% of each class's
+    test images (at most 20), as 20 of CIFAR-100's 100 per class."""
+    import filelock
+
+    from evaluators.worst_case import build_worst_case_subset, default_subset_path
+    from wcbench.data import get_dataset
+
+    path = default_subset_path(plan.dataset, plan.data_root)
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(path) + ".lock"):
+        if path.exists():
+            return
+        test = get_dataset(plan.dataset, "test", plan.data_root, plan.download)
+        per_class = 20 if plan.dataset == "cifar100" else max(1, min(20, len(test) // test.num_classes // 5))
+        committee = "quick" if plan.preset == "quick" else "paper"
+        log(
+            f"building the worst-case subset of {plan.dataset} ({per_class} per class, {committee} committee)"
+        )
+        build_worst_case_subset(
+            plan.dataset,
+            per_class=per_class,
+            committee=committee,
+            data_root=plan.data_root,
+            download=plan.download,
+            device=plan.device,
+        )
 
 
 def run_job(plan: RunPlan, seed: int) -> str:
