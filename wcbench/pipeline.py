@@ -37,6 +37,11 @@ RETRAIN_FAMILY["prdarts"] = "prdarts"
 """Which Appendix E evaluation table a searcher's genotype is retrained with (Tables 33-35)."""
 
 
+QUICK_SCORER_SETTINGS: dict[str, dict[str, Any]] = {"attacks": {"num_examples": 100}}
+"""With `--preset quick`, scorer settings under the user's `--set` (the CPU smoke run attacks a fixed
+random 100 test images with every attack instead of the whole split)."""
+
+
 def default_scorers(dataset: str) -> tuple[str, ...]:
     return DEFAULT_SCORERS.get(dataset.partition(":")[0], ("clean", "cost"))
 
@@ -165,6 +170,10 @@ def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> di
     from searchers.loop import run_search
 
     stage = split_stage_overrides(plan.overrides, plan.scorers)
+    if plan.preset == "quick":
+        for name, settings in QUICK_SCORER_SETTINGS.items():
+            if name in stage:
+                stage[name] = {**settings, **stage[name]}
     rd = run_dir(plan, seed)
     with rd.lock():
         rd.write_manifest({**plan.config(), "seed": seed}, status="running")
