@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from wcbench.cli import main
-from wcbench.pipeline import make_plan, parse_seeds, retrain_family, run, searcher_dir
+from wcbench.pipeline import make_plan, parse_seeds, retrain_family, run, searcher_dir, stage_settings
 from wcbench.runs import RunDir, collect_runs, read_json
 
 TINY = [
@@ -35,6 +35,14 @@ def wcbench_run(runs: Path, *extra: str, searcher: str = "darts1st", scorers: st
 def test_seeds_parse() -> None:
     assert parse_seeds("1-3,7") == [1, 2, 3, 7]
     assert parse_seeds("0") == [0]
+
+
+def test_quick_attacks_a_fixed_subset_unless_the_user_says_otherwise() -> None:
+    quick = make_plan("darts1st", None, "quick", "1", "clean,attacks", "runs")
+    assert stage_settings(quick)["attacks"] == {"num_examples": 100}
+    mine = make_plan("darts1st", None, "quick", "1", "attacks", "runs", overrides={"attacks.num_examples": 7})
+    assert stage_settings(mine)["attacks"] == {"num_examples": 7}
+    assert stage_settings(make_plan("darts1st", None, "paper", "1", "attacks", "runs"))["attacks"] == {}
 
 
 def test_defaults_follow_the_paper() -> None:

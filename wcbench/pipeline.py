@@ -163,17 +163,23 @@ def make_plan(
     return RunPlan(searcher, dataset, preset, parse_seeds(seeds), names, Path(runs_dir), space, values, **kw)
 
 
+def stage_settings(plan: RunPlan) -> dict[str, dict[str, Any]]:
+    """Per-stage overrides: the user's `--set`, over the quick preset's scorer settings."""
+    stage = split_stage_overrides(plan.overrides, plan.scorers)
+    if plan.preset == "quick":
+        for name, settings in QUICK_SCORER_SETTINGS.items():
+            if name in stage:
+                stage[name] = {**settings, **stage[name]}
+    return stage
+
+
 def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> dict[str, Any]:
     """One seed: search, retrain on the search dataset, then each scorer; returns the manifest."""
     from evaluators.common import ScoreContext, score
     from evaluators.retrain import load_retrain_config, retrain
     from searchers.loop import run_search
 
-    stage = split_stage_overrides(plan.overrides, plan.scorers)
-    if plan.preset == "quick":
-        for name, settings in QUICK_SCORER_SETTINGS.items():
-            if name in stage:
-                stage[name] = {**settings, **stage[name]}
+    stage = stage_settings(plan)
     rd = run_dir(plan, seed)
     with rd.lock():
         rd.write_manifest({**plan.config(), "seed": seed}, status="running")
