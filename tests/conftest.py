@@ -347,3 +347,23 @@ def data_env(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     """``data_root`` exported as ``WCBENCH_DATA`` for the duration of the test."""
     monkeypatch.setenv("WCBENCH_DATA", str(data_root))
     yield data_root
+
+
+@pytest.fixture
+def small_digits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedded digits at their native 8x8 (not upsampled to 32x32): the same search code path,
+    16x fewer pixels, so the end-to-end search tests stay fast on 2 CPU cores."""
+    import torch.nn.functional as F
+
+    import wcbench.data
+
+    real = wcbench.data.get_dataset
+
+    def get_dataset(name, split="train", root=None, download=False, **kw):  # noqa: ANN001, ANN202
+        ds = real(name, split, root, download, **kw)
+        if name != "digits":
+            return ds
+        small = F.interpolate(ds.images.float(), size=(8, 8), mode="area").round().to(torch.uint8)
+        return type(ds)(ds.name, small, ds.labels, ds.classes, ds.mean, ds.std)
+
+    monkeypatch.setattr(wcbench.data, "get_dataset", get_dataset)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -19,6 +18,7 @@ from searchers.pcdarts import (
     partial_channel_factory,
     pc_genotype,
 )
+from tests.searchutil import mini_search
 from wcbench.errors import ConfigError
 from wcbench.space import PRIMITIVES, SPACES, Supernet, edge_index
 
@@ -171,45 +171,12 @@ def test_mini_search_gives_a_valid_genotype(space: str) -> None:
     torch.manual_seed(0)
     algo = _algo(space)
     before = algo.betas_normal.detach().clone()
-    g = _mini_search(algo)
+    g = mini_search(algo)
     SPACES[space].check_genotype(g)
     assert not torch.equal(before, algo.betas_normal.detach())  # arch steps after the warm-up
 
 
-def _mini_search(algo, steps: int = 2):
-    """The loop's call order (searchers.base docstring) on random data."""
-    x, y = torch.randn(4, 3, 8, 8), torch.randint(0, 10, (4,))
-    wopt, aopt = algo.make_weight_optimizer(), algo.make_arch_optimizer()
-    algo.train()
-    for epoch in range(algo.total_epochs()):
-        if algo.on_epoch_start(epoch):
-            wopt, aopt = algo.make_weight_optimizer(), algo.make_arch_optimizer()
-        for _ in range(steps):
-            if not algo.arch_frozen(epoch):
-                ctx = SimpleNamespace(arch_optimizer=aopt, extra_arch_step_params=[])
-                algo.arch_step((x, y), lambda f: F.cross_entropy(f(x), y), ctx)
-            wopt.zero_grad()
-            algo.training_loss(algo(x), y).backward()
-            wopt.step()
-    return algo.genotype()
-
-
 # --------------------------------------------------------------------------- through the framework's loop
-
-
-@pytest.fixture
-def small_digits(monkeypatch):
-    """The embedded digits at their native 8x8: the same code path, 16x fewer pixels."""
-    import wcbench.data
-
-    real = wcbench.data.get_dataset
-
-    def get_dataset(name, split="train", root=None, download=False, **kw):
-        ds = real(name, split, root, download, **kw)
-        small = F.interpolate(ds.images.float(), size=(8, 8), mode="area").round().to(torch.uint8)
-        return type(ds)(ds.name, small, ds.labels, ds.classes, ds.mean, ds.std)
-
-    monkeypatch.setattr(wcbench.data, "get_dataset", get_dataset)
 
 
 @pytest.mark.parametrize("space", ["darts", "s2"])

@@ -271,21 +271,6 @@ TINY = {
 }
 
 
-@pytest.fixture
-def small_digits(monkeypatch):
-    """The embedded digits at their native 8x8: the same code path, 16x fewer pixels."""
-    import wcbench.data
-
-    real = wcbench.data.get_dataset
-
-    def get_dataset(name, split="train", root=None, download=False, **kw):
-        ds = real(name, split, root, download, **kw)
-        small = F.interpolate(ds.images.float(), size=(8, 8), mode="area").round().to(torch.uint8)
-        return type(ds)(ds.name, small, ds.labels, ds.classes, ds.mean, ds.std)
-
-    monkeypatch.setattr(wcbench.data, "get_dataset", get_dataset)
-
-
 class Interrupt(Exception):
     pass
 

@@ -24,6 +24,7 @@ from searchers.prdarts import (
     straight_through,
     tau_at,
 )
+from tests.searchutil import mini_search
 from wcbench.space import PRIMITIVES, SPACES, edge_index
 
 
@@ -276,45 +277,12 @@ def test_arch_step_adds_the_regulariser_to_the_strategy_objective() -> None:
 def test_mini_search_gives_a_valid_genotype(space: str) -> None:
     torch.manual_seed(0)
     algo = _algo(space)
-    g = _mini_search(algo)
+    g = mini_search(algo)
     SPACES[space].check_genotype(g)
     assert algo.tau == pytest.approx(0.1)
 
 
-def _mini_search(algo, steps: int = 2):
-    """The loop's call order (searchers.base docstring) on random data."""
-    x, y = torch.randn(4, 3, 8, 8), torch.randint(0, 10, (4,))
-    wopt, aopt = algo.make_weight_optimizer(), algo.make_arch_optimizer()
-    algo.train()
-    for epoch in range(algo.total_epochs()):
-        if algo.on_epoch_start(epoch):
-            wopt, aopt = algo.make_weight_optimizer(), algo.make_arch_optimizer()
-        for _ in range(steps):
-            if not algo.arch_frozen(epoch):
-                ctx = SimpleNamespace(arch_optimizer=aopt, extra_arch_step_params=[])
-                algo.arch_step((x, y), lambda f: F.cross_entropy(f(x), y), ctx)
-            wopt.zero_grad()
-            algo.training_loss(algo(x), y).backward()
-            wopt.step()
-    return algo.genotype()
-
-
 # --------------------------------------------------------------------------- through the framework's loop
-
-
-@pytest.fixture
-def small_digits(monkeypatch):
-    """The embedded digits at their native 8x8: the same code path, 16x fewer pixels."""
-    import wcbench.data
-
-    real = wcbench.data.get_dataset
-
-    def get_dataset(name, split="train", root=None, download=False, **kw):
-        ds = real(name, split, root, download, **kw)
-        small = F.interpolate(ds.images.float(), size=(8, 8), mode="area").round().to(torch.uint8)
-        return type(ds)(ds.name, small, ds.labels, ds.classes, ds.mean, ds.std)
-
-    monkeypatch.setattr(wcbench.data, "get_dataset", get_dataset)
 
 
 @pytest.mark.parametrize("searcher,space", [("prdarts", "darts"), ("prdarts", "s4"), ("spcl-prdarts", "s1")])

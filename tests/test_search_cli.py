@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 import searchers.loop as loop
-import wcbench.data
 from wcbench.cli import main
 from wcbench.errors import ConfigError, TrainingError
 from wcbench.genotype import Genotype
@@ -43,22 +41,6 @@ HISTORY_FIELDS = {
     "peak_memory_mb",
     "genotype",
 }
-
-
-@pytest.fixture
-def small_digits(monkeypatch):
-    """The embedded digits at their native 8x8 (not upsampled to 32x32): the same search code path,
-    16x fewer pixels, so the end-to-end tests stay fast on 2 CPU cores."""
-    real = wcbench.data.get_dataset
-
-    def get_dataset(name, split="train", root=None, download=False, **kw):
-        ds = real(name, split, root, download, **kw)
-        if name != "digits":
-            return ds
-        small = F.interpolate(ds.images.float(), size=(8, 8), mode="area").round().to(torch.uint8)
-        return type(ds)(ds.name, small, ds.labels, ds.classes, ds.mean, ds.std)
-
-    monkeypatch.setattr(wcbench.data, "get_dataset", get_dataset)
 
 
 def _search(searcher: str, out: Path, *extra: str, space: str = "darts") -> int:
