@@ -107,7 +107,6 @@ def test_two_concurrent_runs_on_one_tree_lose_nothing(tmp_path: Path) -> None:
 
 
 def test_submitit_local_executor_runs_the_same_job(tmp_path: Path) -> None:
-    pytest.importorskip("submitit")
     runs = tmp_path / "runs"
     plan = make_plan(
         "darts1st",
