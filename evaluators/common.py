@@ -32,6 +32,7 @@ from torch import nn
 
 import wcbench
 from wcbench.config import resolve_config
+from wcbench.data import Normalize
 from wcbench.devices import resolve_device
 from wcbench.errors import CheckpointError, ConfigError
 from wcbench.genotype import Genotype
@@ -77,16 +78,11 @@ class LogitsOnly(nn.Module):
         self.net = net
         if (mean is None) != (std is None):
             raise ValueError("give both mean and std, or neither")
-        if mean is not None and std is not None:
-            self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
-            self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
-        else:
-            self.mean = None
-            self.std = None
+        self.norm = Normalize(mean, std) if mean is not None and std is not None else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mean is not None:
-            x = (x - self.mean) / self.std
+        if self.norm is not None:
+            x = self.norm(x)
         out = self.net(x)
         return out[0] if isinstance(out, tuple | list) else out
 

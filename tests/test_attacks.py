@@ -68,12 +68,12 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 def test_logits_only_wrapper_normalises_and_drops_the_aux_output(batch) -> None:
     model, x, _ = batch
     net = model.net.train()  # in training mode a DARTS network returns (logits, logits_aux)
-    logits, aux = net(normalize(x, model.mean.flatten().tolist(), model.std.flatten().tolist()))
+    logits, aux = net(normalize(x, model.norm.mean.flatten().tolist(), model.norm.std.flatten().tolist()))
     assert aux is not None
     net.eval()
     with torch.no_grad():
         wrapped = model(x)
-        direct = net(normalize(x, model.mean.flatten().tolist(), model.std.flatten().tolist()))[0]
+        direct = net(normalize(x, model.norm.mean.flatten().tolist(), model.norm.std.flatten().tolist()))[0]
     assert isinstance(wrapped, torch.Tensor) and wrapped.shape == (x.shape[0], 10)
     assert torch.allclose(wrapped, direct, atol=1e-5)
 

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from searchers.testers.functional import frozen
+from wcbench.data import Normalize
 
 _ACTS = {"relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU}
 
@@ -36,16 +37,6 @@ _ACTS = {"relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU}
 def _act(name: str) -> nn.Module:
     """``relu`` (the models' activation) or a smooth one for finite-difference checks."""
     return _ACTS[name]()
-
-
-class _Normalize(nn.Module):
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
 
 
 class BasicBlock(nn.Module):
@@ -80,7 +71,7 @@ class ResNet18Cifar(nn.Module):
         act: str = "relu",
     ) -> None:
         super().__init__()
-        self.norm = _Normalize(mean, std)
+        self.norm = Normalize(mean, std)
         self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), _act(act))
         layers, c = [], width
         for i, mult in enumerate((1, 2, 4, 8)):
@@ -114,7 +105,7 @@ class SmallCNN(nn.Module):
         act: str = "relu",
     ) -> None:
         super().__init__()
-        self.norm = _Normalize(mean, std)
+        self.norm = Normalize(mean, std)
         blocks, c = [], 3
         for mult in (1, 2, 4):
             blocks += [

@@ -14,7 +14,7 @@ from wcbench.data.datasets import (
 )
 from wcbench.data.imagefolder import imagefolder as _imagefolder  # noqa: F401  (registers it)
 from wcbench.data.imagenet import IMAGENET_MEAN, IMAGENET_STD, imagefolder_loader, imagenet_transform
-from wcbench.data.loaders import DeviceLoader, normalize
+from wcbench.data.loaders import DeviceLoader, Normalize, normalize
 from wcbench.data.split import search_split, search_split_dataset
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "get_dataset",
     "imagefolder_loader",
     "imagenet_transform",
+    "Normalize",
     "normalize",
     "resolve_data_root",
     "search_split",

@@ -25,6 +25,19 @@ def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> t
     return (x - m) / s
 
 
+class Normalize(torch.nn.Module):
+    """:func:`normalize` as a module with the statistics as buffers, to put in front of a network that
+    takes images in [0, 1] (attack wrappers, the tester's auxiliary models)."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     """A 63-bit generator seed from (seed, epoch), stable across platforms and Python versions."""
     digest = hashlib.sha256(f"wcbench-loader:{int(seed)}:{int(epoch)}".encode()).digest()
