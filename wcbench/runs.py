@@ -47,6 +47,9 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "collect_runs",
+    "dataset_dir",
+    "searcher_dir",
+    "split_searcher_dir",
     "environment_info",
     "load_checkpoint",
     "read_json",
@@ -358,6 +361,27 @@ def _deep_merge(base: dict[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+DEFAULT_SPACE = "darts"
+
+
+def searcher_dir(searcher: str, space: str = DEFAULT_SPACE) -> str:
+    """The searcher's directory name: ``<searcher>`` in the DARTS space, ``<searcher>+<space>`` in
+    RobustDARTS S1-S4 (the one place this rule lives; :func:`split_searcher_dir` reads it back)."""
+    return searcher if space == DEFAULT_SPACE else f"{searcher}+{space}"
+
+
+def split_searcher_dir(name: str) -> tuple[str, str | None]:
+    """``"darts2nd+s1"`` -> ``("darts2nd", "s1")``; ``"pdarts"`` -> ``("pdarts", None)`` (space unknown
+    from the name alone: a run in the DARTS space, or one whose manifest says otherwise)."""
+    m = re.fullmatch(r"(.+)\+([A-Za-z0-9_]+)", name)
+    return (m.group(1), m.group(2).lower()) if m else (name, None)
+
+
+def dataset_dir(dataset: str) -> str:
+    """A dataset name as a directory name (``imagefolder:/a/b`` -> ``imagefolder=_a_b``)."""
+    return dataset.replace(":", "=").replace("/", "_")
 
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=\-]*$")
