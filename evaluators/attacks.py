@@ -26,6 +26,7 @@ from torch import nn
 
 from evaluators.common import LogitsOnly, ScoreContext, Scorer, ScoreResult, eval_loader, metric
 from wcbench.errors import ConfigError
+from wcbench.metrics import MetricSpec
 from wcbench.registry import SCORERS
 
 EPS = 8 / 255
@@ -138,6 +139,16 @@ class AttacksScorer(Scorer):
     name = "attacks"
     version = "1"
     Params = AttackParams
+    metrics = (
+        MetricSpec("clean_acc", "%", "higher", "clean acc."),
+        MetricSpec("pgd10_acc", "%", "higher", "PGD-10 acc."),
+        MetricSpec("pgd20_acc", "%", "higher", "PGD-20 acc."),
+        MetricSpec("pgd100_acc", "%", "higher", "PGD-100 acc."),
+        MetricSpec("fgsm_acc", "%", "higher", "FGSM acc."),
+        MetricSpec("cw_acc", "%", "higher", "C&W acc."),
+        MetricSpec("cw_success_rate", "%", "lower", "C&W success rate"),
+        MetricSpec("cw_l2_mean", "L2", "higher", "C&W mean L2 of successful attacks"),
+    )
 
     def run(self, ctx: ScoreContext, params: AttackParams) -> ScoreResult:
         import_torchattacks()

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evaluators.common import LogitsOnly, ScoreContext, Scorer, ScoreResult, eval_loader, metric
 from wcbench.errors import ConfigError
+from wcbench.metrics import MetricSpec
 from wcbench.registry import SCORERS
 
 VERSIONS = {
@@ -65,6 +66,10 @@ class AutoAttackScorer(Scorer):
     name = "autoattack"
     version = "1"
     Params = AutoAttackParams
+    metrics = (
+        MetricSpec("clean_acc", "%", "higher", "clean acc."),
+        MetricSpec("autoattack_acc", "%", "higher", "AutoAttack acc."),
+    )
 
     def run(self, ctx: ScoreContext, params: AutoAttackParams) -> ScoreResult:
         paa = import_pyautoattack()

@@ -28,6 +28,7 @@ from evaluators.robust_common import eval_model, predict_nhwc
 from wcbench.corruptions import CORRUPTIONS, EXTRA_CORRUPTIONS, MANIFEST_FILE, SEVERITIES, open_c_layout
 from wcbench.data import resolve_data_root
 from wcbench.errors import ConfigError, DatasetError
+from wcbench.metrics import MetricSpec
 from wcbench.registry import SCORERS
 from wcbench.runs import read_json
 
@@ -70,6 +71,11 @@ class CifarCScorer(Scorer):
     name = "cifar-c"
     version = "1"
     Params = CifarCParams
+    metrics = (
+        MetricSpec("mean_corruption_error", "%", "lower", "mean corruption error"),
+        MetricSpec("mean_extra_corruption_error", "%", "lower", "mean extra-corruption error"),
+        *(MetricSpec(f"error_{c}", "%", "lower", f"{c} error") for c in CORRUPTIONS + EXTRA_CORRUPTIONS),
+    )
 
     def run(self, ctx: ScoreContext, params: CifarCParams) -> ScoreResult:
         root = Path(params.root).expanduser() if params.root else default_c_root(ctx.dataset, ctx.data_root)

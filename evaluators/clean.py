@@ -7,6 +7,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from evaluators.common import LogitsOnly, ScoreContext, Scorer, ScoreResult, eval_loader, metric, topk_correct
+from wcbench.metrics import MetricSpec
 from wcbench.registry import SCORERS
 
 
@@ -25,6 +26,12 @@ class CleanScorer(Scorer):
     name = "clean"
     version = "1"
     Params = CleanParams
+    metrics = (
+        MetricSpec("top1_error", "%", "lower", "top-1 error"),
+        MetricSpec("top5_error", "%", "lower", "top-5 error"),
+        MetricSpec("top1_acc", "%", "higher", "top-1 accuracy"),
+        MetricSpec("top5_acc", "%", "higher", "top-5 accuracy"),
+    )
 
     def run(self, ctx: ScoreContext, params: CleanParams) -> ScoreResult:
         model = LogitsOnly(ctx.network()).eval()

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from evaluators.common import ScoreContext, Scorer, ScoreResult, build_from_record, metric
+from wcbench.metrics import MetricSpec
 from wcbench.networks import count_macs, count_params
 from wcbench.published import MACS_COUNTER
 from wcbench.registry import SCORERS
@@ -197,6 +198,15 @@ class CostScorer(Scorer):
     version = "1"
     needs_weights = False
     Params = CostParams
+    metrics = (
+        MetricSpec("params", "params", "lower", "params"),
+        MetricSpec("params_with_aux", "params", "lower", "params with aux head"),
+        MetricSpec("macs", "MACs", "lower", "multiply-adds"),
+        MetricSpec("latency_bs1_ms", "ms", "lower", "latency b=1"),
+        MetricSpec("latency_bs256_ms", "ms", "lower", "latency b=256"),
+        MetricSpec("peak_train_memory_mb", "MB", "lower", "peak memory"),
+        MetricSpec("search_gpu_hours", "GPU-h", "lower", "search cost"),
+    )
 
     def run(self, ctx: ScoreContext, params: CostParams) -> ScoreResult:
         torch.manual_seed(ctx.seed)

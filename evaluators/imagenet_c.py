@@ -37,6 +37,7 @@ from evaluators.robust_common import (
 from wcbench.corruptions import CORRUPTIONS, SEVERITIES
 from wcbench.data import resolve_data_root
 from wcbench.errors import ConfigError, DatasetError
+from wcbench.metrics import MetricSpec
 from wcbench.registry import SCORERS
 
 #: AlexNet top-1 error on ImageNet-C, averaged over severities, in the order of ``CORRUPTIONS``
@@ -123,6 +124,11 @@ class ImagenetCScorer(Scorer):
     name = "imagenet-c"
     version = "1"
     Params = ImagenetCParams
+    metrics = (
+        MetricSpec("mce", "%", "lower", "mCE"),
+        MetricSpec("mean_error", "%", "lower", "mean error"),
+        *(MetricSpec(f"ce_{c}", "%", "lower", f"{c} CE") for c in CORRUPTIONS),
+    )
 
     def run(self, ctx: ScoreContext, params: ImagenetCParams) -> ScoreResult:
         root = (

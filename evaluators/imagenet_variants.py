@@ -41,6 +41,7 @@ from evaluators.robust_common import (
 )
 from wcbench.data import resolve_data_root
 from wcbench.errors import ConfigError, DatasetError
+from wcbench.metrics import MetricSpec
 from wcbench.registry import SCORERS
 
 IMAGENET_CLASSES = 1000
@@ -71,6 +72,10 @@ class _SubsetScorer(Scorer):
     wnids: ClassVar[tuple[str, ...]] = ()
     headline: ClassVar[str] = "top1_accuracy"
     Params = VariantParams
+    metrics = (
+        MetricSpec("top1_accuracy", "%", "higher", "top-1 accuracy"),
+        MetricSpec("top1_error", "%", "lower", "top-1 error"),
+    )
 
     def check_model(self, ctx: ScoreContext) -> None:
         if ctx.num_classes != IMAGENET_CLASSES:
@@ -170,6 +175,12 @@ class ImagenetSketchScorer(Scorer):
     name = "imagenet-sketch"
     version = "1"
     Params = VariantParams
+    metrics = (
+        MetricSpec("top1_accuracy", "%", "higher", "top-1 accuracy"),
+        MetricSpec("top5_accuracy", "%", "higher", "top-5 accuracy"),
+        MetricSpec("top1_error", "%", "lower", "top-1 error"),
+        MetricSpec("top5_error", "%", "lower", "top-5 error"),
+    )
 
     def run(self, ctx: ScoreContext, params: VariantParams) -> ScoreResult:
         if params.root:

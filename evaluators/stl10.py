@@ -29,6 +29,7 @@ from evaluators.common import (
     topk_correct,
 )
 from wcbench.config import parse_overrides
+from wcbench.metrics import MetricSpec
 from wcbench.registry import SCORERS
 
 
@@ -63,6 +64,11 @@ class Stl10Scorer(Scorer):
     version = "1"
     needs_weights = False
     Params = Stl10Params
+    metrics = (
+        MetricSpec("stl10_acc", "%", "higher", "STL-10 accuracy"),
+        MetricSpec("stl10_top1_error", "%", "lower", "STL-10 top-1 error"),
+        MetricSpec("stl10_top5_acc", "%", "higher", "STL-10 top-5 accuracy"),
+    )
 
     def run(self, ctx: ScoreContext, params: Stl10Params) -> ScoreResult:
         from evaluators.common import dataset_key

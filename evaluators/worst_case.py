@@ -37,6 +37,7 @@ from evaluators.robust_common import autocast, eval_model
 from wcbench.config import resolve_config
 from wcbench.data import resolve_data_root
 from wcbench.errors import ConfigError, DatasetError, TrainingError
+from wcbench.metrics import MetricSpec
 from wcbench.registry import SCORERS
 from wcbench.runs import atomic_write_json, read_json
 
@@ -546,6 +547,11 @@ class WorstCaseScorer(Scorer):
     name = "worst-case"
     version = "1"
     Params = WorstCaseParams
+    metrics = (
+        MetricSpec("worst_case_error", "%", "lower", "worst-case error"),
+        MetricSpec("average_case_error", "%", "lower", "average-case error"),
+        MetricSpec("all_error", "%", "lower", "all-images error"),
+    )
 
     def run(self, ctx: ScoreContext, params: WorstCaseParams) -> ScoreResult:
         from wcbench.data import DeviceLoader
