@@ -27,7 +27,6 @@ from wcbench.report import (
     build_board,
     build_boards,
     format_p,
-    split_space,
     to_csv,
     to_html,
     to_json,
@@ -35,7 +34,7 @@ from wcbench.report import (
     to_table,
     write_boards,
 )
-from wcbench.runs import collect_runs
+from wcbench.runs import collect_runs, split_searcher_dir
 
 OURS = {1: (27.9, 16.0, 18.3), 2: (28.4, 16.3, 18.6)}  # seed -> worst-case, average-case, all (%)
 BASE = {1: (29.0, 17.1, 19.4), 2: (29.8, 17.2, 19.8)}
@@ -180,7 +179,7 @@ def test_best_per_column_follows_the_direction(tmp_path: Path) -> None:
     for searcher, accs in (("ours-pdarts", (88.0, 89.0)), ("pdarts", (86.0, 87.0))):
         for seed, acc in zip((1, 2), accs):
             write_score(
-                root, "cifar10", searcher, seed, "stl10", {"top1_accuracy": acc}, eval_dataset="stl10"
+                root, "cifar10", searcher, seed, "stl10", {"stl10_acc": acc}, eval_dataset="stl10"
             )
     df = collect_runs(root)
     errors = build_board(df, "worst_case_cifar100")  # lower is better
@@ -322,8 +321,8 @@ def test_units_params_in_millions(tmp_path: Path) -> None:
     board = build_board(collect_runs(root), "cifar_overall")
     (row,) = board.rows
     assert row.cells["params"].unit == "M" and row.cells["params"].mean == pytest.approx(3.4000015)
-    assert [v.table for v in row.reported["test_error"]] == [5]  # *Pdarts, Table 5, CIFAR-10
-    assert row.reported["test_error"][0].value == 2.54
+    assert [v.table for v in row.reported["top1_error"]] == [5]  # *Pdarts, Table 5, CIFAR-10
+    assert row.reported["top1_error"][0].value == 2.54
 
 
 # --------------------------------------------------------------------------------------------------
@@ -341,7 +340,8 @@ def test_search_space_convention_puts_s1_runs_on_table_4_only(tmp_path: Path) ->
         (root / "cifar10" / "darts1st" / f"seed-{seed}" / "manifest.json").write_text(
             json.dumps({"config": {"space": "s2"}})
         )
-    assert split_space("darts2nd+s1") == ("darts2nd", "s1") and split_space("pdarts") == ("pdarts", None)
+    assert split_searcher_dir("darts2nd+s1") == ("darts2nd", "s1")
+    assert split_searcher_dir("pdarts") == ("pdarts", None)
     df = collect_runs(root)
     assert set(annotate_runs(df)["space"]) == {"s1", "s2"}
     board = build_board(df, "search_spaces_s1_s4")
@@ -379,7 +379,8 @@ def test_eval_datasets_route_scores_to_their_boards(tmp_path: Path) -> None:
 
 
 def test_metric_names_the_scorers_write_are_read_too(tmp_path: Path) -> None:
-    """The attacks scorer writes ``pgd10_acc``, the cost scorer ``latency_bs1_ms``: same columns."""
+    """Columns read the names scorers write: the attacks scorer's ``pgd10_acc``, the cost scorer's
+    ``latency_bs1_ms``."""
     root = tmp_path / "runs"
     for seed, (pgd, lat) in enumerate(((51.0, 3.0), (53.0, 3.4)), start=1):
         write_score(root, "cifar10", "ours-pcdarts", seed, "attacks", {"pgd10_acc": pgd, "clean_acc": 90.0})

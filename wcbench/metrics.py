@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wcbench.errors import RegistryError
+from wcbench.registry import SCORERS
 
 __all__ = ["DIRECTIONS", "RUN_METRICS", "MetricSpec", "declared_metrics", "metric_spec"]
 
@@ -59,8 +60,6 @@ def _declared(obj: Any) -> tuple[MetricSpec, ...]:
 
 def declared_metrics() -> dict[str, dict[str, MetricSpec]]:
     """Scorer name -> metric name -> declaration, for every registered scorer (and :data:`RUN_METRICS`)."""
-    from wcbench.registry import SCORERS
-
     out: dict[str, dict[str, MetricSpec]] = {}
     for name, obj in SCORERS.items():
         out[name] = {m.name: m for m in _declared(obj)}
