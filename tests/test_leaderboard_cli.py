@@ -260,3 +260,28 @@ def test_compare_asks_for_a_dataset_when_ambiguous(runs: Path, capsys) -> None:
     assert "both have runs on cifar10, cifar100; pick one with --dataset" in capsys.readouterr().err
     assert main([*argv, "--dataset", "cifar10", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["dataset"] == "cifar10"
+
+
+# --------------------------------------------------------------------------------------------------
+# what `wcbench run` prints at its end
+
+
+def test_run_summary_of_a_digits_run_names_digits_not_cifar(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The README's main job searches on digits: its leaderboard rows must not read as CIFAR numbers."""
+    from types import SimpleNamespace
+
+    from wcbench.cli import summary
+
+    root = tmp_path / "runs"
+    for searcher in ("ours-pdarts", "pdarts"):
+        for seed in (1, 2):
+            wc = {"worst_case_error": 30.0 + seed, "average_case_error": 9.0, "all_error": 10.0 + seed}
+            write_score(root, "digits", searcher, seed, "worst-case", wc)
+            write_score(
+                root, "digits", searcher, seed, "attacks", {"clean_acc": 95.0, "pgd10_acc": 40.0 + seed}
+            )
+    monkeypatch.setattr(summary.console, "_width", 250)  # one line per row: no folded cells
+    summary.print_run_summary(root, SimpleNamespace(searcher="ours-pdarts", dataset="digits"))
+    out = capsys.readouterr().out
+    assert "CIFAR" not in out
+    assert "Worst-case subset of digits" in out and "PGD-10 acc. digits (%)" in out

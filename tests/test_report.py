@@ -9,23 +9,31 @@ paper's numbers labelled as reported (Table 1 etc.).
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import math
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from wcbench.errors import ConfigError
+from wcbench.errors import ConfigError, RegistryError
+from wcbench.metrics import declared_metrics
 from wcbench.report import (
     BOARDS,
+    OTHER_BOARD,
+    BoardSpec,
+    Column,
     annotate_runs,
     board_to_dict,
     build_board,
     build_boards,
+    check_benchmark,
+    compare_runs,
     format_p,
     to_csv,
     to_html,
@@ -178,9 +186,7 @@ def test_best_per_column_follows_the_direction(tmp_path: Path) -> None:
     write_worst_case(root, "pdarts", BASE)
     for searcher, accs in (("ours-pdarts", (88.0, 89.0)), ("pdarts", (86.0, 87.0))):
         for seed, acc in zip((1, 2), accs):
-            write_score(
-                root, "cifar10", searcher, seed, "stl10", {"stl10_acc": acc}, eval_dataset="stl10"
-            )
+            write_score(root, "cifar10", searcher, seed, "stl10", {"stl10_acc": acc}, eval_dataset="stl10")
     df = collect_runs(root)
     errors = build_board(df, "worst_case_cifar100")  # lower is better
     assert [r.cells["worst_case"].best for r in errors.rows] == [False, True]
@@ -435,3 +441,162 @@ def test_write_boards_writes_atomically_under_leaderboards(runs: Path, tmp_path:
     )
     with pytest.raises(ConfigError, match="unknown format"):
         write_boards(boards, out, ["pdf"])
+
+
+# --------------------------------------------------------------------------------------------------
+# metrics declared on scorers, and boards that name the dataset evaluated
+
+
+def undeclared_columns(specs: list[BoardSpec], declared: dict) -> list[str]:
+    """``board.column: scorer/metric`` for every column source that no registered scorer declares."""
+    return [
+        f"{spec.name}.{col.key}: {scorer}/{col.metric}"
+        for spec in specs
+        for col in spec.columns
+        for scorer in col.scorers
+        if col.metric not in declared.get(scorer, {})
+    ]
+
+
+def test_every_board_column_names_a_metric_its_scorer_declares() -> None:
+    declared = declared_metrics()
+    assert undeclared_columns(list(BOARDS.values()), declared) == []
+    for spec in BOARDS.values():  # label, unit and direction come from the declaration
+        for col in spec.columns:
+            assert col.direction in ("lower", "higher") and col.label.endswith(f"({col.unit})")
+    # the walk fails on a column naming a metric no scorer declares (the old board-side names)
+    stale = BoardSpec("stale", "Stale", (15,), (Column("attacks", "robust_accuracy_pgd10"),), None)
+    assert undeclared_columns([stale], declared) == [
+        "stale.robust_accuracy_pgd10: attacks/robust_accuracy_pgd10"
+    ]
+    with pytest.raises(RegistryError, match="declares no metric 'robust_accuracy_pgd10'"):
+        _ = stale.columns[0].label
+
+
+def test_labels_units_and_directions_come_from_the_declarations() -> None:
+    cost = BOARDS["search_cost"]
+    latency = next(c for c in cost.columns if c.key == "latency_b1")
+    assert (latency.scorer, latency.metric, latency.label) == ("cost", "latency_bs1_ms", "latency b=1 (ms)")
+    params = next(c for c in cost.columns if c.key == "params")
+    assert params.label == "params (M)" and params.direction == "lower"  # declared "params", shown in M
+    pgd = next(c for c in BOARDS["attacks"].columns if c.key == "pgd10_cifar10")
+    assert (pgd.metric, pgd.label, pgd.direction) == ("pgd10_acc", "PGD-10 acc. CIFAR-10 (%)", "higher")
+    stl = BOARDS["stl10"].columns[0]
+    assert (stl.scorer, stl.metric, stl.label) == ("stl10", "stl10_acc", "STL-10 accuracy (%)")
+    overall = BOARDS["cifar_overall"].columns[0]
+    assert (overall.key, overall.metric) == ("top1_error", "top1_error")  # the name compare takes
+
+
+def write_digits(root: Path) -> None:
+    """The main job's scores: ours-pdarts and pdarts searched and scored on digits, two seeds."""
+    for searcher, shift in (("ours-pdarts", 0.0), ("pdarts", 1.0)):
+        for seed in (1, 2):
+            wc = {"worst_case_error": 30 + shift + seed, "average_case_error": 9.0, "all_error": 10 + seed}
+            write_score(root, "digits", searcher, seed, "worst-case", wc)
+            write_score(root, "digits", searcher, seed, "clean", {"top1_error": 5.0 + shift + seed})
+            acc = {"clean_acc": 95.0, "pgd10_acc": 40.0 + seed}
+            write_score(root, "digits", searcher, seed, "attacks", acc)
+
+
+def test_a_digits_run_is_not_labelled_cifar(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    write_digits(root)
+    boards = {b.name: b for b in build_boards(collect_runs(root))}
+    wc = boards["worst_case_cifar100"]
+    assert wc.title == "Worst-case subset of digits"
+    md = to_markdown(wc)
+    assert md.startswith("## Worst-case subset of digits (paper Table 1)")
+    # the paper's numbers keep their dataset, and say which it is
+    assert "### Reported in the paper (Table 1, Worst-case CIFAR-100)" in md
+    attacks = to_markdown(boards["attacks"])
+    header = md_row(attacks, "searcher")
+    assert "PGD-10 acc. digits (%) ↑" in header and "p (Welch, PGD-10 acc. digits)" in header
+    assert [h for h in header if "CIFAR" in h] == ["reported in the paper (PGD-10 acc. CIFAR-10)"]
+    tests = [r for r in attacks.splitlines() if r.startswith("| ours-pdarts | pdarts | digits")]
+    assert len(tests) == 2 and all("acc. digits (%)" in r and "CIFAR" not in r for r in tests)
+    assert "PGD-10 acc. CIFAR-10 (%)" in attacks.split("### Reported in the paper")[1]
+    assert boards["cifar_overall"].title == "Test error on digits"
+    data = json.loads(to_json(boards["attacks"]))
+    pgd = next(c for c in data["columns"] if c["key"] == "pgd10_cifar10")
+    assert pgd["label"] == "PGD-10 acc. digits (%)" and pgd["metric"] == "pgd10_acc"
+    # a board holding both names both
+    write_worst_case(root, "ours-pdarts", OURS)
+    mixed = build_board(collect_runs(root), "worst_case_cifar100")
+    assert mixed.title == "Worst-case CIFAR-100; Worst-case subset of digits"
+    row = next(r for r in mixed.rows if r.dataset == "cifar100")
+    assert mixed.row_title(row) == "Worst-case CIFAR-100"
+    # with the paper's dataset only, nothing changes
+    only = build_board(collect_runs(tmp_path / "none"), "attacks")
+    assert only.title == "Adversarial attacks"
+    assert only.label(only.column("pgd10_cifar10")) == "PGD-10 acc. CIFAR-10 (%)"
+
+
+def readme_scorer() -> str:
+    """The scorer of the README's "Adding a scorer in one file", as written there."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Adding a scorer in one file", 1)[1]
+    return section.split("```python", 1)[1].split("```", 1)[0]
+
+
+@pytest.fixture
+def new_scorer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The README's scorer as a module of its own, registered for this test only."""
+    from wcbench.registry import SCORERS
+
+    SCORERS.names()  # the built-in scorers first
+    monkeypatch.setattr(SCORERS, "_items", dict(SCORERS._items))
+    (tmp_path / "my_scorer.py").write_text(readme_scorer())
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "my_scorer", raising=False)
+    module = importlib.import_module("my_scorer")
+    yield module.OverconfidenceScorer
+    sys.modules.pop("my_scorer", None)
+
+
+def test_a_new_scorer_reaches_a_board_and_compare_by_declaring(new_scorer, tmp_path: Path) -> None:
+    name = new_scorer.name
+    assert name not in {s for spec in BOARDS.values() for c in spec.columns for s in c.scorers}
+    (metric,) = declared_metrics()[name]
+    root = tmp_path / "runs"
+    for searcher, errs in (("ours-pdarts", (1.0, 1.5)), ("pdarts", (3.0, 3.5))):
+        for seed, err in zip((1, 2), errs):
+            write_score(root, "cifar10", searcher, seed, name, {metric: err})
+    df = collect_runs(root)
+    boards = build_boards(df)
+    assert [b.name for b in boards] == [*BOARDS, OTHER_BOARD]  # shown because it has scores
+    other = boards[-1]
+    key = f"{name}.{metric}"
+    assert [r.searcher for r in other.rows] == ["pdarts", "ours-pdarts"]
+    assert other.rows[1].cells[key].mean == 1.25 and other.rows[1].cells[key].best  # lower is better
+    (comp,) = other.comparisons
+    assert comp.result.pvalue == stats.ttest_ind([1.0, 1.5], [3.0, 3.5], equal_var=False).pvalue
+    md = to_markdown(other)
+    assert md.startswith("## Other scorers (not in the paper)")
+    assert "overconfidence: overconfident error (%) ↓" in md
+    rep = compare_runs(df, "ours-pdarts", "pdarts", [metric])
+    assert rep.metrics[0].direction == "lower" and "(better)" in rep.verdict(rep.metrics[0])
+    assert check_benchmark(OTHER_BOARD).columns[-1].key == key
+
+
+def test_the_readme_scorer_writes_what_it_declares(new_scorer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the README's scorer on a stub model: it writes exactly the metric it declares."""
+    import torch
+
+    x = torch.eye(4).repeat(2, 1)  # 8 "images" of 4 pixels; the model's logits are the pixels
+    y = torch.tensor([0, 1, 2, 3, 1, 1, 1, 1])  # the last three are wrong, with confidence e/(e+3)=0.48
+    identity = torch.nn.Linear(4, 4, bias=False)
+    identity.weight.data = torch.eye(4)
+
+    class Ctx:
+        device, dataset = torch.device("cpu"), "digits"
+
+        def network(self) -> torch.nn.Module:
+            return identity
+
+    monkeypatch.setattr(sys.modules["my_scorer"], "eval_loader", lambda ctx, split, bs: ([(x, y)], len(y)))
+    scorer = new_scorer()
+    strict = scorer.run(Ctx(), new_scorer.Params(threshold=0.9))
+    loose = scorer.run(Ctx(), new_scorer.Params(threshold=0.1))
+    assert set(strict.metrics) == {m.name for m in new_scorer.metrics}
+    assert strict.metrics["overconfident_error"]["value"] == 0.0
+    assert loose.metrics["overconfident_error"]["value"] == 100.0 * 3 / 8

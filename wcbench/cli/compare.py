@@ -1,4 +1,4 @@
-"""`wcbench compare A B --metric M`: a t-test of two searchers' per-seed scores (DESIGN.md, "Statistics")."""
+"""`wcbench compare A B --metric M`: a t-test of two searchers' per-seed scores (:mod:`wcbench.report`)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def compare_cmd(
         ...,
         "--metric",
         "-m",
-        help="Score metric (e.g. worst_case_error); repeat for several (Holm over them).",
+        help="A metric as its scorer declares and writes it (e.g. worst_case_error, top1_error, pgd10_acc); "
+        "repeat for several (Holm over them).",
     ),
     dataset: str | None = typer.Option(
         None, "--dataset", "-d", help="Search dataset (runs/<dataset>/); needed when both ran on several."

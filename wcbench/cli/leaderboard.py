@@ -17,7 +17,11 @@ from wcbench.stats import TESTS
 @app.command("leaderboard")
 def leaderboard_cmd(
     benchmark: str | None = typer.Option(
-        None, "--benchmark", "-b", help="One board (e.g. worst_case_cifar100); all of them by default."
+        None,
+        "--benchmark",
+        "-b",
+        help="One board (e.g. worst_case_cifar100, or other_scorers: the scorers no benchmark of the paper "
+        "reads); all of them by default.",
     ),
     fmt: str = typer.Option("table", "--format", "-f", help="table | md | csv | json | html"),
     out: Path = typer.Option(

@@ -45,8 +45,8 @@ def print_run_summary(runs_dir: Path, plan: Any) -> None:
                     else format_value(cell.mean)
                 )
                 table.add_row(
-                    board.spec.title,
-                    f"{col.label} {col.arrow}",
+                    board.row_title(row),
+                    f"{board.label(col, row)} {col.arrow}",
                     f"{mean_std} {cell.unit}",
                     str(cell.n),
                     test.baseline if test else "-",

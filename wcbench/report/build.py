@@ -245,11 +245,18 @@ class Board:
         """The title as far as one row is concerned (what ``wcbench run`` prints beside that row)."""
         return self.spec.title_for(row.eval_datasets)
 
+    def _shown_datasets(self, col: Column, row: Row | None) -> list[str]:
+        """The eval datasets behind ``col`` (in ``row``, or in every row); for an empty column that
+        takes other datasets, those of the rows around it (where such runs would go)."""
+        rows = self.rows if row is None else [row]
+        shown = [e for r in rows if col.key in r.cells for e in r.cells[col.key].eval_datasets]
+        if not shown and col.accept_other:
+            shown = [e for r in rows for e in r.eval_datasets if col.accepts_eval(e)]
+        return shown
+
     def label(self, col: Column, row: Row | None = None) -> str:
         """``col``'s label naming the datasets its cells (of ``row``, or of every row) were measured on."""
-        rows = self.rows if row is None else [row]
-        cells = [r.cells[col.key] for r in rows if col.key in r.cells]
-        return col.label_for(e for c in cells for e in c.eval_datasets)
+        return col.label_for(self._shown_datasets(col, row))
 
     def comparison_label(self, comp: Comparison) -> str:
         """The label of ``comp``'s column as far as its row is concerned."""
@@ -259,9 +266,7 @@ class Board:
 
     def text(self, col: Column, row: Row | None = None) -> str:
         """:meth:`label` without the unit."""
-        rows = self.rows if row is None else [row]
-        cells = [r.cells[col.key] for r in rows if col.key in r.cells]
-        return col.text_for(e for c in cells for e in c.eval_datasets)
+        return col.text_for(self._shown_datasets(col, row))
 
     def row_comparison(self, row: Row) -> Comparison | None:
         """The test of ``row`` against its plain baseline on the primary column, if any."""
@@ -272,12 +277,7 @@ class Board:
             if (
                 c.primary
                 and c.column == key
-                and (c.dataset, c.searcher, c.space)
-                == (
-                    row.dataset,
-                    row.searcher,
-                    row.space,
-                )
+                and (c.dataset, c.searcher, c.space) == (row.dataset, row.searcher, row.space)
             ):
                 return c
         return None
