@@ -1,4 +1,4 @@
-"""Leaderboards from a run tree written in the on-disk layout (DESIGN.md "Runs on disk", "Statistics").
+"""Leaderboards from a run tree written in the on-disk layout (README "Runs on disk"; paper App. B.7).
 
 Each test writes ``runs/<dataset>/<searcher>/seed-<n>/scores/<scorer>.json`` files as the scorers do and
 checks what the board says: rows with mean, std and n per column, the matched-baseline t-test with

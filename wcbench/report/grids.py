@@ -244,7 +244,8 @@ def summary_lines(board: Board) -> list[str]:
     spec = board.spec
     lines = [spec.description] if spec.description else []
     if not board.runs_found:
-        lines.append(f"No runs found under {board.runs_dir}: only the paper's reported numbers are shown.")
+        shown = "only the paper's reported numbers are shown" if spec.tables else "nothing to show"
+        lines.append(f"No runs found under {board.runs_dir}: {shown}.")
     elif not board.rows:
         lines.append(f"None of the runs in {board.runs_dir} has scores for this board.")
     else:
