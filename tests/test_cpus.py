@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.timeouts import hang_guard
 from wcbench import cpus
 from wcbench.cli import main
 from wcbench.errors import ConfigError
@@ -191,7 +192,7 @@ def _fresh_python(code: str, **env: str) -> str:
         env={**base, "PYTHONPATH": str(REPO), **env},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=hang_guard(120),
         check=True,
     )
     return out.stdout.strip()
