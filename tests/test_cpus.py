@@ -138,6 +138,21 @@ def test_configure_threads_applies_the_override(monkeypatch: pytest.MonkeyPatch,
     assert (rec["workers"], rec["workers_source"]) == (2, "WCBENCH_WORKERS")
 
 
+def test_configure_threads_caps_torch_at_the_allowed_cpus(
+    monkeypatch: pytest.MonkeyPatch, fresh_state: None
+) -> None:
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "WCBENCH_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    limits = {"affinity": 1, "cgroup": None, "slurm": None, "cpu_count": 2, "allowed": 1}
+    monkeypatch.setattr(cpus, "cpu_limits", lambda *a, **k: dict(limits))
+    torch.set_num_threads(2)
+    rec = cpus.configure_threads()
+    assert torch.get_num_threads() == 1 and rec["threads_source"] == "allowed cpus"
+    assert rec["allowed_cpus"] == 1 and rec["workers"] == 0
+    limits.update(affinity=4, allowed=4)
+    assert cpus.configure_threads()["threads"] == 1  # never raised without an override
+
+
 def test_configure_threads_leaves_the_users_omp_num_threads(
     monkeypatch: pytest.MonkeyPatch, fresh_state: None
 ) -> None:

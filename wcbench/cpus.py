@@ -242,8 +242,8 @@ def plan_threads(
     """(intra-op threads, where the number comes from), without touching torch.
 
     The user's ``OMP_NUM_THREADS`` (then ``MKL_NUM_THREADS``) wins: torch already follows it, so the
-    answer is ``torch_threads``. Then ``threads``, then ``WCBENCH_THREADS``; else torch's own default
-    capped at the allowed CPUs (never raised: torch counts physical cores where it can).
+    answer is ``torch_threads`` (torch's current count). Then ``threads``, then ``WCBENCH_THREADS``;
+    else ``torch_threads`` capped at the allowed CPUs (never raised: torch counts physical cores).
     """
     env = os.environ if environ is None else environ
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -267,8 +267,9 @@ def plan_threads(
 def configure_threads(threads: int | None = None, workers: int | None = None) -> dict[str, Any]:
     """Apply the thread budget to torch and fix the default DataLoader workers; returns ``record()``.
 
-    Idempotent. Changes torch only when the planned count differs from torch's current one, so on a
-    machine whose allowed CPUs equal torch's default nothing changes (nor do any numbers).
+    Idempotent. Without an override it only ever lowers torch's current count to the allowed CPUs, so
+    where torch's default is within them (this 2-core machine) nothing changes, nor do any numbers; the
+    user's ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` leave torch untouched.
     """
     import torch
 
@@ -278,8 +279,7 @@ def configure_threads(threads: int | None = None, workers: int | None = None) ->
 
         raise ConfigError(f"{ENV_WAIT_POLICY}={wanted!r}: use one of {', '.join(WAIT_POLICIES)}")
     limits = cpu_limits()
-    torch_default = _state.setdefault("torch_default", torch.get_num_threads())
-    n, source = plan_threads(torch_default, threads, allowed=limits["allowed"])
+    n, source = plan_threads(torch.get_num_threads(), threads, allowed=limits["allowed"])
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     if workers is not None:
