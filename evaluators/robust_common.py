@@ -43,7 +43,9 @@ def eval_model(ctx: ScoreContext) -> nn.Module:
 
 
 def default_workers() -> int:
-    return max(0, min(8, (os.cpu_count() or 1) - 1))
+    from wcbench.cpus import default_workers as shared  # allowed CPUs - 1 (at most 8), or WCBENCH_WORKERS
+
+    return shared()
 
 
 def predict_nhwc(

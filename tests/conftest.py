@@ -367,3 +367,27 @@ def small_digits(monkeypatch: pytest.MonkeyPatch) -> None:
         return type(ds)(ds.name, small, ds.labels, ds.classes, ds.mean, ds.std)
 
     monkeypatch.setattr(wcbench.data, "get_dataset", get_dataset)
+
+
+# --------------------------------------------------------------------------------------------------
+# Hang guards (issue #16): timeout markers scaled by WCBENCH_TEST_TIMEOUT_FACTOR (tests/timeouts.py)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each ``@pytest.mark.timeout(s)`` (also a module's ``pytestmark``) becomes ``s * factor``."""
+    from tests.timeouts import timeout_factor
+
+    try:
+        factor = timeout_factor()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    for item in items:
+        marker = item.get_closest_marker("timeout")
+        if marker is None:
+            continue
+        kwargs = dict(marker.kwargs)
+        args = list(marker.args)
+        seconds = args.pop(0) if args else kwargs.pop("timeout", None)
+        if seconds is None:
+            continue
+        item.add_marker(pytest.mark.timeout(float(seconds) * factor, *args, **kwargs), append=False)

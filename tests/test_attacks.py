@@ -14,6 +14,7 @@ import torch
 from evaluators.attacks import AttackParams, attack_specs, run_attack
 from evaluators.common import LogitsOnly, ScoreContext, eval_loader, score
 from evaluators.retrain import load_retrain_config, retrain
+from tests.timeouts import hang_guard
 from wcbench.data import normalize
 from wcbench.genotype import PUBLISHED
 
@@ -173,7 +174,7 @@ def test_torchattacks_imports_without_its_vendored_robustbench(tmp_path: Path) -
         "print('ok', torchattacks.__version__)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=hang_guard(300)
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.startswith("ok 3.5")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.timeouts import hang_guard
 from wcbench.report import build_boards, write_boards
 from wcbench.runs import collect_runs
 
@@ -68,7 +69,7 @@ def _screenshot(html: Path, png: Path, profile: Path) -> subprocess.CompletedPro
         html.resolve().as_uri(),
     ]
     env = {**os.environ, "HOME": str(profile)}  # keep Chromium's caches out of the real home
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, check=False)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=hang_guard(60), env=env, check=False)
 
 
 def _near(rgb: np.ndarray, hex_colour: str, tol: int = 40) -> int:

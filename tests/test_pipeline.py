@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.timeouts import hang_guard
 from wcbench.cli import main
 from wcbench.pipeline import make_plan, parse_seeds, retrain_family, run, searcher_dir, stage_settings
 from wcbench.runs import RunDir, collect_runs, read_json
@@ -90,7 +91,7 @@ def test_two_concurrent_runs_on_one_tree_lose_nothing(tmp_path: Path) -> None:
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for _ in range(2)
     ]  # fmt: skip
-    outs = [p.communicate(timeout=600)[0] for p in procs]
+    outs = [p.communicate(timeout=hang_guard(600))[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     hashes: set[str] = set()
     for seed in (1, 2):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_pipeline import TINY
+from tests.timeouts import hang_guard
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "wcbench-random-strategy"
 
@@ -37,7 +38,7 @@ def _wcbench(site: Path, *argv: str) -> subprocess.CompletedProcess[str]:
            "OMP_NUM_THREADS": "1"}  # fmt: skip
     code = "import sys; from wcbench.cli import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run(
-        [sys.executable, "-c", code, *argv], env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", code, *argv], env=env, capture_output=True, text=True, timeout=hang_guard(600)
     )
 
 

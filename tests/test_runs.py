@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.timeouts import hang_guard
 from wcbench.errors import CheckpointError, ConfigError
 from wcbench.runs import (
     COLLECT_COLUMNS,
@@ -256,7 +257,7 @@ def test_two_processes_lose_nothing(tmp_path: Path) -> None:
         p.start()
     go.set()
     for p in procs:
-        p.join(timeout=120)
+        p.join(timeout=hang_guard(120))
         assert p.exitcode == 0
     run = RunDir(tmp_path, "cifar10", "ours-darts2nd", 1)
     files = sorted(run.scores_dir.iterdir())

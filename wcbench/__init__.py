@@ -5,4 +5,10 @@ The core package holds the vocabulary (genotypes, search spaces, networks, data,
 searchers and evaluators live in their own packages and meet here.
 """
 
+from wcbench import cpus as _cpus
+
+# OMP_WAIT_POLICY=PASSIVE unless the user set one: the OpenMP runtime reads it when torch loads, so it
+# is set here, before anything imports torch (wcbench itself does not import torch here).
+_cpus.set_wait_policy()
+
 __version__ = "0.1.0"

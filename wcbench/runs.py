@@ -327,7 +327,8 @@ def _git_commit(cwd: str | os.PathLike[str] | None = None) -> str | None:
 
 
 def environment_info() -> dict[str, Any]:
-    """Versions and host for a manifest: wcbench, torch, CUDA (None without a GPU), git commit, host."""
+    """Versions and host for a manifest: wcbench, torch, CUDA (None without a GPU), git commit, host,
+    and ``cpus``: the thread record of :func:`wcbench.cpus.record`."""
     import wcbench
 
     info: dict[str, Any] = {
@@ -350,6 +351,12 @@ def environment_info() -> dict[str, Any]:
             info["gpu"] = torch.cuda.get_device_name(0)
     except Exception:  # a manifest must never fail because torch is odd
         pass
+    try:  # threads, DataLoader workers, OpenMP wait policy and the allowed CPUs (wcbench.cpus)
+        from wcbench.cpus import record
+
+        info["cpus"] = record()
+    except Exception:  # noqa: BLE001 - nor because a cgroup file is odd
+        info["cpus"] = None
     return info
 
 

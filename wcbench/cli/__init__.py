@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from wcbench import cpus
 from wcbench.cli.app import app, console_err
 from wcbench.errors import WcbenchError
 
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     _load_commands()
     command = typer.main.get_command(app)
     try:
+        cpus.configure_threads()  # torch's intra-op threads within the allowed CPUs (wcbench.cpus)
         result = command.main(args=args, prog_name="wcbench", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
@@ -77,4 +79,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:  # pragma: no cover - console script shim
+    # `import wcbench` (above, before torch) already set OMP_WAIT_POLICY; see wcbench.cpus
     sys.exit(main())

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wcbench.cpus import allowed_cpus
 from wcbench.data.datasets import (
     QUICK_HINT,
     ArrayDataset,
@@ -162,7 +163,7 @@ def decode_images(
     layout: str = "an image file",
 ) -> torch.Tensor:
     """Decode ``paths`` to one uint8 tensor (N, 3, S, S) in parallel; see the module docstring."""
-    workers = workers or min(8, os.cpu_count() or 1)
+    workers = workers or min(8, allowed_cpus())
     chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
     with warnings.catch_warnings(), ThreadPoolExecutor(workers) as pool:
         warnings.simplefilter("ignore", DeprecationWarning)  # torchvision.io decoders (0.29+)
