@@ -268,7 +268,7 @@ class SearchContext:
     seed: int
     generator: torch.Generator  # the strategy's CPU RNG, checkpointed by the loop
     out_dir: Any = None  # pathlib.Path of the search dir (a strategy may write artefacts there)
-    data_root: Any = None  # str or pathlib.Path given with --data-root; None: $WCBENCH_DATA or the default
+    data_root: str | Path | None = None  # --data-root; None: $WCBENCH_DATA, else the default cache
     weight_optimizer: torch.optim.Optimizer | None = None
     arch_optimizer: torch.optim.Optimizer | None = None
     epoch: int = 0
@@ -351,8 +351,8 @@ class SearchAlgorithm(nn.Module, abc.ABC):
     construction, after ``load_search_state_dict`` and whenever ``on_epoch_start`` returned True, so a
     rebuild may create its new modules on the CPU in the default format.
 
-    ``retrain_family`` names the evaluation table its genotypes are retrained with; the base class
-    says ``"darts"`` (Table 33), so a plug-in that does not set it is retrained as DARTS is.
+    ``retrain_family`` names the evaluation table its genotypes are retrained with; its default in
+    this base class is ``"darts"`` (Table 33), so a plug-in that does not set it is retrained as DARTS.
     """
 
     Config: ClassVar[type[SearchConfig]] = SearchConfig
