@@ -58,11 +58,6 @@ def dataset_key(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+=\-]", "_", key).strip("._") or "dataset"
 
 
-def run_dataset_dir(name: str) -> str:
-    """A dataset as `wcbench run` names its directories: ``imagefolder:/a/b`` -> ``imagefolder=_a_b``."""
-    return str(name).replace(":", "=").replace("/", "_")
-
-
 class LogitsOnly(nn.Module):
     """``net`` with an optional input normalisation in front, returning the logits alone.
 
@@ -415,28 +410,6 @@ def score(ctx: ScoreContext, name: str, overrides: Mapping[str, Any] | None = No
     start = time.perf_counter()
     result = scorer.run(ctx, params)
     return write_score(ctx.scores_dir, scorer, params, result, ctx, time.perf_counter() - start)
-
-
-def split_overrides(overrides: Mapping[str, Any], scorers: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``{"attacks.num_examples": 100, "batch_size": 64}`` -> per-scorer dicts.
-
-    A ``scorer.key`` entry goes to that scorer; a bare key goes to every listed scorer that has such a
-    setting, and is an error when none has.
-    """
-    out: dict[str, dict[str, Any]] = {s: {} for s in scorers}
-    for key, value in overrides.items():
-        head, sep, rest = key.partition(".")
-        if sep:
-            if head not in out:
-                raise ConfigError(f"--set {key}: scorer {head!r} is not among {', '.join(scorers)}")
-            out[head][rest] = value
-            continue
-        takers = [s for s in scorers if key in get_scorer(s).Params.model_fields]
-        if not takers:
-            raise ConfigError(f"--set {key}: no scorer among {', '.join(scorers)} has a setting {key!r}")
-        for s in takers:
-            out[s][key] = value
-    return out
 
 
 # --------------------------------------------------------------------------------------------------

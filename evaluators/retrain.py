@@ -25,6 +25,7 @@ checkpoint untouched.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import time
@@ -119,25 +120,41 @@ class RetrainConfig(BaseModel):
 # presets
 
 
-def family_for(genotype_ref: str | None, dataset: str) -> str:
-    """The preset family to use when none is given: from the searcher of a run directory, the
-    published name, else ``darts``; ``imagenet`` for the dataset named imagenet."""
+def family_for(genotype_ref: str | Path | None, dataset: str) -> str:
+    """The preset family to use when none is given: ``imagenet`` for the dataset named imagenet; else
+    the ``retrain_family`` a search recorded in its ``genotype.json`` (a search directory or the file;
+    for one written before it was recorded, the family of the algorithm its ``config.json`` names),
+    the published name's (DARTS_V2 -> darts), else ``darts``."""
     if dataset == "imagenet":
         return "imagenet"
-    if genotype_ref:
-        text = str(genotype_ref).strip()
-        if text in _PUBLISHED_FAMILY:
-            return _PUBLISHED_FAMILY[text]
-        if not text.startswith(("{", "Genotype(")) and "Genotype(" not in text:
-            p = Path(text)
-            if p.exists():
-                for part in reversed(p.resolve().parts):
-                    algo = part.split("-")[-1]
-                    if algo in ("darts1st", "darts2nd", "darts"):
-                        return "darts"
-                    if algo in FAMILIES:
-                        return algo
-    return "darts"
+    text = str(genotype_ref or "").strip()
+    if text in _PUBLISHED_FAMILY:
+        return _PUBLISHED_FAMILY[text]
+    if text.startswith("{"):  # genotype JSON given inline
+        try:
+            record = json.loads(text)
+        except ValueError:
+            return "darts"
+        return str(record.get("retrain_family") or "darts") if isinstance(record, dict) else "darts"
+    if not text or "Genotype(" in text:
+        return "darts"
+    path = Path(text)
+    if path.is_dir():
+        path = path / "genotype.json"
+    if not path.is_file():
+        return "darts"
+    try:
+        record = read_json(path)
+        family = record.get("retrain_family") if isinstance(record, dict) else None
+        config = path.with_name("config.json")
+        if family is None and config.is_file():
+            from wcbench.registry import ALGORITHMS
+
+            algorithm = read_json(config).get("algorithm")
+            family = ALGORITHMS.get(algorithm).retrain_family if algorithm in ALGORITHMS else None
+    except (OSError, ValueError, AttributeError, CheckpointError):  # a DARTS string file: no record
+        return "darts"
+    return str(family) if family else "darts"
 
 
 def load_retrain_config(

@@ -42,6 +42,7 @@ import abc
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -267,6 +268,7 @@ class SearchContext:
     seed: int
     generator: torch.Generator  # the strategy's CPU RNG, checkpointed by the loop
     out_dir: Any = None  # pathlib.Path of the search dir (a strategy may write artefacts there)
+    data_root: str | Path | None = None  # --data-root; None: $WCBENCH_DATA, else the default cache
     weight_optimizer: torch.optim.Optimizer | None = None
     arch_optimizer: torch.optim.Optimizer | None = None
     epoch: int = 0
@@ -280,6 +282,12 @@ class SearchContext:
     arch_epochs_total: int = 0  # epochs of the whole search in which A is updated
     extra_arch_step_params: list[Tensor] = field(default_factory=list)
     _val_cache: tuple[Tensor, Tensor] | None = None  # (losses, predictions) of the current model
+
+    def data_dir(self) -> Path:
+        """The data root this search reads from; caches such as pretrained testers live under it."""
+        from wcbench.data import resolve_data_root
+
+        return resolve_data_root(self.data_root)
 
     @property
     def arch_lr(self) -> float:
@@ -342,10 +350,17 @@ class SearchAlgorithm(nn.Module, abc.ABC):
     The loop calls ``.to(device)`` (and ``.to(memory_format=channels_last)`` when configured) after
     construction, after ``load_search_state_dict`` and whenever ``on_epoch_start`` returned True, so a
     rebuild may create its new modules on the CPU in the default format.
+
+    ``retrain_family`` names the evaluation table its genotypes are retrained with; its default in
+    this base class is ``"darts"`` (Table 33), so a plug-in that does not set it is retrained as DARTS.
     """
 
     Config: ClassVar[type[SearchConfig]] = SearchConfig
     name: ClassVar[str] = ""
+    retrain_family: ClassVar[str] = "darts"
+    """The paper's evaluation table its genotypes are retrained with (``presets/retrain/<family>.toml``:
+    darts Table 33, pdarts/pcdarts Table 34, prdarts Table 35). The default is ``"darts"`` (Table 33);
+    a plug-in algorithm sets its own. The search records it in ``genotype.json``."""
 
     def __init__(
         self,

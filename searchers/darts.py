@@ -50,6 +50,7 @@ class Darts1st(DartsSupernetAlgorithm):
     """DARTS, first-order approximation (xi = 0 in DARTS Eq. 7): grad_A L_val(w, A)."""
 
     name = "darts1st"
+    retrain_family = "darts"  # retrained as in Appendix E, Table 33
 
 
 class Darts2ndConfig(SearchConfig):
@@ -178,6 +179,7 @@ class Darts2nd(DartsSupernetAlgorithm):
 
     Config = Darts2ndConfig
     name = "darts2nd"
+    retrain_family = "darts"  # retrained as in Appendix E, Table 33
     config: Darts2ndConfig
 
     def arch_step(

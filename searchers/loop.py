@@ -9,7 +9,8 @@
 * ``history.jsonl``: one line per epoch (see ``_history_record``).
 * ``checkpoint.pt``: after every epoch, atomically: algorithm and strategy state, both optimisers,
   every RNG state, the cached validation losses. Loaded with ``weights_only=True``.
-* ``genotype.json``: at the end.
+* ``genotype.json``: at the end; beside the genotype, ``retrain_family``: the algorithm's evaluation
+  table (``SearchAlgorithm.retrain_family``), which `wcbench retrain` and `wcbench run` retrain it with.
 
 Data: the train split of the dataset is halved by ``search_split(n, seed, train_portion)`` (paper
 Sec. 4.1: CIFAR 50k -> 25k + 25k). For ``digits`` too the search uses its ``train`` split only
@@ -46,7 +47,7 @@ from searchers.base import (
     assign_grads,
     evaluate_split,
 )
-from wcbench.config import load_preset, preset_file, resolve_config
+from wcbench.config import default_dataset, load_preset, preset_file, resolve_config, split_settings
 from wcbench.devices import peak_memory_mb, resolve_device
 from wcbench.errors import CheckpointError, ConfigError, TrainingError
 from wcbench.genotype import Genotype
@@ -97,22 +98,6 @@ class SearchSpec:
         }
 
 
-def default_dataset(preset: str) -> str:
-    """The paper's dataset (cifar10), except for the quick preset (the embedded digits)."""
-    return "digits" if preset == "quick" else "cifar10"
-
-
-def split_overrides(overrides: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``{"strategy.k": v, "lr": v}`` -> (algorithm overrides, strategy overrides)."""
-    algo, strat = {}, {}
-    for key, value in (overrides or {}).items():
-        if key.startswith("strategy."):
-            strat[key.removeprefix("strategy.")] = value
-        else:
-            algo[key] = value
-    return algo, strat
-
-
 def _component_preset(kind: str, name: str, cls: Any, preset: str, dataset: str) -> dict[str, Any]:
     """The preset file `presets/<kind>/<name>.toml`, or, for a plug-in from another package, its
     `presets` class attribute (`{"paper": {...}, "quick": {...}}`, optional `<preset>.<dataset>` keys)."""
@@ -144,7 +129,8 @@ def resolve_search(
     get_space(space)
     algo_cls = ALGORITHMS.get(algorithm_name)
     strat_cls = STRATEGIES.get(strategy_name)
-    algo_over, strat_over = split_overrides(overrides)
+    settings = split_settings(overrides or {}, "search")
+    algo_over, strat_over = settings["algorithm"], settings["strategy"]
     unknown = sorted(set(strat_over) - set(strat_cls.Config.model_fields))
     if unknown:
         known = ", ".join(f"strategy.{k}" for k in sorted(strat_cls.Config.model_fields)) or "none"
@@ -260,41 +246,17 @@ def _progress(enabled: bool):  # -> rich Progress or None
 # ================================================================================== the loop
 
 
-def run_search(
-    searcher_name: str,
-    dataset: str | None = None,
-    preset: str = "paper",
-    seed: int = 0,
-    space: str = "darts",
-    out_dir: str | Path = "search",
-    overrides: dict[str, Any] | None = None,
+def search_context(
+    spec: SearchSpec,
     device: str | torch.device | None = None,
-    progress: bool = True,
+    *,
     data_root: str | Path | None = None,
     download: bool = False,
-    callbacks: Sequence[EpochCallback] = (),
-    setup_only: bool = False,
-) -> Genotype | None:
-    """Search ``<strategy>-<algorithm>`` and return its genotype (files: module docstring).
-
-    Resumes from ``out_dir/checkpoint.pt`` when one exists with the same config; a finished search
-    returns its genotype without recomputing. ``callbacks(epoch, record)`` run after each epoch's
-    checkpoint (tests interrupt a search with one). ``setup_only`` stops after the strategy's
-    ``setup`` and returns None (`wcbench tester pretrain` uses it to build and cache a tester).
-    """
-    spec = resolve_search(searcher_name, dataset, preset, seed, space, overrides)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config_path, ckpt_path = out / "config.json", out / "checkpoint.pt"
-    history_path, genotype_path = out / "history.jsonl", out / "genotype.json"
-    current = spec.to_dict()
-    if ckpt_path.exists():  # something to resume: only into the same config
-        if not config_path.exists():
-            raise CheckpointError(f"{ckpt_path} exists without its config.json; use a new --out")
-        check_same_config(read_json(config_path), current, out)
+    out_dir: Path | None = None,
+) -> SearchContext:
+    """The search split of ``spec.dataset`` on the device, the algorithm (its supernet) and the
+    context a strategy's ``setup`` reads; what a search, and `wcbench tester pretrain`, start from."""
     dev = resolve_device(device)
-    atomic_write_json(config_path, {**current, "device": str(dev)})
-
     # ---------------------------------------------------------------- data
     from wcbench.data import get_dataset, search_split
 
@@ -311,17 +273,16 @@ def run_search(
             f"{spec.dataset}; lower it with --set batch_size=..."
         )
 
-    # ---------------------------------------------------------------- model, strategy
+    # ---------------------------------------------------------------- model, context
     torch.manual_seed(spec.seed)
-    algo_cls, strat_cls = ALGORITHMS.get(spec.algorithm), STRATEGIES.get(spec.strategy)
+    algo_cls = ALGORITHMS.get(spec.algorithm)
     alpha_gen = torch.Generator().manual_seed(_seed_int(spec.seed, "alphas"))
     algorithm: SearchAlgorithm = algo_cls(
         cfg, get_space(spec.space), ds.num_classes, in_channels=int(ds.images.shape[1]), generator=alpha_gen
     )
     _place(algorithm, dev, cfg)
-    strategy: ValidationStrategy = strat_cls(spec.strategy_config)
     total = algorithm.total_epochs()
-    ctx = SearchContext(
+    return SearchContext(
         algorithm=algorithm,
         config=cfg,
         strategy_config=spec.strategy_config,
@@ -332,13 +293,50 @@ def run_search(
         dataset=spec.dataset,
         seed=spec.seed,
         generator=torch.Generator().manual_seed(_seed_int(spec.seed, "strategy")),
-        out_dir=out,
+        out_dir=out_dir,
+        data_root=data_root,
         total_epochs=total,
         arch_epochs_total=sum(not algorithm.arch_frozen(e) for e in range(total)),
     )
+
+
+def run_search(
+    searcher_name: str,
+    dataset: str | None = None,
+    preset: str = "paper",
+    seed: int = 0,
+    space: str = "darts",
+    out_dir: str | Path = "search",
+    overrides: dict[str, Any] | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    data_root: str | Path | None = None,
+    download: bool = False,
+    callbacks: Sequence[EpochCallback] = (),
+) -> Genotype:
+    """Search ``<strategy>-<algorithm>`` and return its genotype (files: module docstring).
+
+    Resumes from ``out_dir/checkpoint.pt`` when one exists with the same config; a finished search
+    returns its genotype without recomputing. ``callbacks(epoch, record)`` run after each epoch's
+    checkpoint (tests interrupt a search with one).
+    """
+    spec = resolve_search(searcher_name, dataset, preset, seed, space, overrides)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config_path, ckpt_path = out / "config.json", out / "checkpoint.pt"
+    history_path, genotype_path = out / "history.jsonl", out / "genotype.json"
+    current = spec.to_dict()
+    if ckpt_path.exists():  # something to resume: only into the same config
+        if not config_path.exists():
+            raise CheckpointError(f"{ckpt_path} exists without its config.json; use a new --out")
+        check_same_config(read_json(config_path), current, out)
+    dev = resolve_device(device)
+    atomic_write_json(config_path, {**current, "device": str(dev)})
+
+    ctx = search_context(spec, dev, data_root=data_root, download=download, out_dir=out)
+    algorithm, cfg, train, val, total = ctx.algorithm, ctx.config, ctx.train, ctx.val, ctx.total_epochs
+    strategy: ValidationStrategy = STRATEGIES.get(spec.strategy)(spec.strategy_config)
     strategy.setup(ctx)
-    if setup_only:
-        return None
 
     start_epoch, global_step, elapsed = 0, 0, 0.0
     state: dict[str, Any] | None = None
@@ -505,5 +503,6 @@ def run_search(
             bar.stop()
 
     genotype = algorithm.genotype()
-    atomic_write_json(genotype_path, genotype.to_dict())
+    # the algorithm's evaluation table goes with its genotype (read back by evaluators.retrain.family_for)
+    atomic_write_json(genotype_path, {**genotype.to_dict(), "retrain_family": algorithm.retrain_family})
     return genotype

@@ -132,6 +132,7 @@ class PCDarts(DartsSupernetAlgorithm):
 
     Config = PCDartsConfig
     name = "pcdarts"
+    retrain_family = "pcdarts"  # retrained as in Appendix E, Table 34
     config: PCDartsConfig
 
     def __init__(

@@ -231,6 +231,7 @@ class PDarts(DartsSupernetAlgorithm):
 
     Config = PDartsConfig
     name = "pdarts"
+    retrain_family = "pdarts"  # retrained as in Appendix E, Table 34
     config: PDartsConfig
 
     def __init__(

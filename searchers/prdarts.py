@@ -314,6 +314,7 @@ class PRDarts(DartsSupernetAlgorithm):
 
     Config = PRDartsConfig
     name = "prdarts"
+    retrain_family = "prdarts"  # retrained as in Appendix E, Table 35
     config: PRDartsConfig
 
     def __init__(

@@ -6,14 +6,20 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from evaluators.retrain import family_for
+from searchers.darts import Darts1st
 from tests.timeouts import hang_guard
 from wcbench.cli import main
-from wcbench.pipeline import make_plan, parse_seeds, retrain_family, run, searcher_dir, stage_settings
-from wcbench.runs import RunDir, collect_runs, read_json
+from wcbench.config import load_preset, split_settings
+from wcbench.errors import ConfigError
+from wcbench.pipeline import make_plan, parse_seeds, run, stage_settings
+from wcbench.registry import ALGORITHMS
+from wcbench.runs import RunDir, collect_runs, read_json, searcher_dir
 
 TINY = [
     "--set", "search.epochs=1", "--set", "search.max_steps_per_epoch=2", "--set", "search.layers=3",
@@ -52,9 +58,64 @@ def test_defaults_follow_the_paper() -> None:
     assert {"cifar-c", "attacks", "stl10", "clean"} <= set(plan.scorers)
     assert "worst-case" in make_plan("pdarts", "cifar100", "paper", "1", None, "runs").scorers
     assert make_plan("ours-pdarts", None, "quick", "1", None, "runs").dataset == "digits"
-    assert retrain_family("ours-pcdarts", "cifar10") == "pcdarts"
-    assert retrain_family("darts2nd", "imagenet") == "imagenet"
+    assert family_for("DARTS_V2", "imagenet") == "imagenet"
     assert searcher_dir("darts2nd", "s3") == "darts2nd+s3"
+
+
+def test_one_settings_splitter_for_every_command() -> None:
+    """`wcbench run` names each key's stage; `search` splits algorithm/strategy; `score` broadcasts."""
+    values = {"search.epochs": 1, "search.strategy.warm_epochs": 2, "retrain.lr": 0.1, "clean.batch_size": 8}
+    out = split_settings(values, None, ["clean", "cost"])
+    assert out == {
+        "search": {"epochs": 1, "strategy.warm_epochs": 2},
+        "retrain": {"lr": 0.1},
+        "clean": {"batch_size": 8},
+        "cost": {},
+    }
+    with pytest.raises(ConfigError, match="prefix the setting with its stage"):
+        split_settings({"epochs": 1}, None, ["clean"])
+    with pytest.raises(ConfigError, match="prefix the setting with its stage"):
+        split_settings({"attacks.num_examples": 1}, None, ["clean"])
+    search = split_settings(out["search"], "search")
+    assert search == {"algorithm": {"epochs": 1}, "strategy": {"warm_epochs": 2}}
+    score = split_settings({"attacks.num_examples": 5, "max_examples": 64}, "score", ["clean", "attacks"])
+    assert score["attacks"]["num_examples"] == 5 and score["clean"] == {"max_examples": 64}
+    with pytest.raises(ValueError, match="unknown stage"):
+        split_settings({}, "retrian")
+
+
+class PlugInAlgorithm(Darts1st):
+    """A plug-in algorithm retrained with the PC-DARTS table (Table 34) it declares."""
+
+    name = "plugin1st"
+    retrain_family = "pcdarts"
+    presets = {"quick": load_preset("search", "darts1st", "quick")}
+
+
+@pytest.fixture
+def plugin_algorithm() -> Iterator[str]:
+    ALGORITHMS.register(PlugInAlgorithm.name)(PlugInAlgorithm)
+    yield PlugInAlgorithm.name
+    del ALGORITHMS._items[PlugInAlgorithm.name]
+
+
+def test_a_plug_in_algorithm_is_retrained_with_the_family_it_declares(
+    plugin_algorithm: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = tmp_path / "runs"
+    assert main(wcbench_run(runs, "--seeds", "1", searcher=plugin_algorithm)) == 0
+    rd = RunDir(runs, "digits", plugin_algorithm, 1)
+    assert read_json(rd.search_dir / "genotype.json")["retrain_family"] == "pcdarts"
+    assert rd.read_manifest()["stages"]["retrain"]["family"] == "pcdarts"
+    assert read_json(rd.retrain_dir("digits") / "retrain.json")["preset"]["family"] == "pcdarts"
+    # `wcbench retrain` of the same search directory follows the same table
+    out = tmp_path / "retrain"
+    retrain = split_settings(tiny_overrides(), None, ["clean"])["retrain"]
+    tiny = [f"--set={k}={v}" for k, v in retrain.items()]
+    argv = ["retrain", "--genotype", str(rd.search_dir), "--dataset", "digits", "--out", str(out),
+            "--preset", "quick", "--device", "cpu", "--no-progress", *tiny]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    assert read_json(out / "retrain.json")["preset"]["family"] == "pcdarts"
 
 
 def test_run_writes_every_stage_and_resumes_by_skipping(

@@ -23,7 +23,7 @@ from evaluators.retrain import (
 from wcbench.cli import main
 from wcbench.config import preset_file
 from wcbench.errors import ConfigError, TrainingError
-from wcbench.genotype import PUBLISHED
+from wcbench.genotype import PUBLISHED, load_genotype
 from wcbench.runs import load_checkpoint, read_jsonl
 
 if sys.version_info >= (3, 11):
@@ -105,6 +105,22 @@ def test_family_defaults() -> None:
     assert family_for("PDARTS", "cifar100") == "pdarts"
     assert family_for("DARTS_V2", "imagenet") == "imagenet"
     assert family_for(PUBLISHED["PRDARTS"].to_darts(), "cifar10") == "darts"
+
+
+def test_family_is_what_the_search_recorded_in_its_genotype(tmp_path: Path) -> None:
+    search = tmp_path / "runs" / "digits" / "darts1st" / "seed-1" / "search"  # the path does not decide
+    search.mkdir(parents=True)
+    genotype = PUBLISHED["DARTS_V2"].to_dict()
+    (search / "genotype.json").write_text(json.dumps({**genotype, "retrain_family": "prdarts"}))
+    assert family_for(str(search), "digits") == family_for(search / "genotype.json", "digits") == "prdarts"
+    assert family_for(search, "imagenet") == "imagenet"
+    assert load_genotype(search) == PUBLISHED["DARTS_V2"]  # the recorded family is not part of the genotype
+    # a genotype.json written before the family was recorded: the algorithm its search's config names
+    (search / "genotype.json").write_text(json.dumps(genotype))
+    (search / "config.json").write_text(json.dumps({"searcher": "spcl-pcdarts", "algorithm": "pcdarts"}))
+    assert family_for(search, "cifar10") == "pcdarts" and load_genotype(search) == PUBLISHED["DARTS_V2"]
+    (search / "config.json").unlink()
+    assert family_for(search, "cifar10") == "darts"
 
 
 def test_lr_schedules() -> None:

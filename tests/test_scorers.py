@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from evaluators.common import ScoreContext, dataset_key, score, split_overrides
+from evaluators.common import ScoreContext, dataset_key, score
 from evaluators.retrain import load_retrain_config, retrain
 from wcbench.cli import main
 from wcbench.cli.genotype import network_summary
+from wcbench.config import split_settings
 from wcbench.errors import ConfigError
 from wcbench.genotype import PUBLISHED
 from wcbench.registry import SCORERS
@@ -151,12 +152,12 @@ def test_autoattack_standard_runs_at_tiny_scale(trained: Path, tmp_path: Path) -
 
 
 def test_score_overrides_are_routed_per_scorer() -> None:
-    out = split_overrides({"attacks.num_examples": 5, "batch_size": 64}, ["clean", "attacks"])
+    out = split_settings({"attacks.num_examples": 5, "batch_size": 64}, "score", ["clean", "attacks"])
     assert out == {"clean": {"batch_size": 64}, "attacks": {"num_examples": 5, "batch_size": 64}}
     with pytest.raises(ConfigError):
-        split_overrides({"nonsense": 1}, ["clean"])
+        split_settings({"nonsense": 1}, "score", ["clean"])
     with pytest.raises(ConfigError):
-        split_overrides({"cost.x": 1}, ["clean"])
+        split_settings({"cost.x": 1}, "score", ["clean"])
     assert dataset_key("imagefolder:/tmp/c10/cifar10-jpeg/") == "imagefolder-cifar10-jpeg"
     assert dataset_key("digits") == "digits"
 

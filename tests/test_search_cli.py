@@ -10,6 +10,7 @@ import torch
 
 import searchers.loop as loop
 from wcbench.cli import main
+from wcbench.config import default_dataset
 from wcbench.errors import ConfigError, TrainingError
 from wcbench.genotype import Genotype
 from wcbench.runs import load_checkpoint, read_jsonl
@@ -195,8 +196,8 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 
 
 def test_default_dataset_is_the_papers_unless_quick():
-    assert loop.default_dataset("paper") == "cifar10"
-    assert loop.default_dataset("quick") == "digits"
+    assert default_dataset("paper") == "cifar10"
+    assert default_dataset("quick") == "digits"
     spec = loop.resolve_search("spcl-darts2nd", preset="paper")
     assert spec.dataset == "cifar10" and spec.algorithm_config.batch_size == 64
     assert spec.algorithm_config.arch_lr == 3e-4 and spec.algorithm_config.hypergrad == "fd"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,28 @@ def test_pretrain_then_search_starts_from_the_cache(
     }
     run_search("ours-darts2nd", "digits", "quick", 0, "darts", tmp_path / "s", over, "cpu", progress=False)
     record = json.loads((tmp_path / "s" / "history.jsonl").read_text().splitlines()[0])
+    assert record["strategy"]["tester_init"] == f"cache {cached[0]}"
+
+
+def test_pretrain_and_search_use_the_data_root_they_are_given(tmp_path: Path) -> None:
+    env = os.environ["WCBENCH_DATA"]  # conftest: a fresh folder per test
+    root = tmp_path / "root"
+    argv = ["tester", "pretrain", "--dataset", "digits", "--preset", "quick", "--device", "cpu"]
+    assert main([*argv, "--data-root", str(root), *SMALL]) == 0
+    assert os.environ["WCBENCH_DATA"] == env  # the command no longer rewrites the environment
+    cached = list((root / "testers").glob("tester-gan-digits-*.pt"))
+    assert len(cached) == 1 and not (Path(env) / "testers").exists()
+    over = {
+        "epochs": 1,
+        "max_steps_per_epoch": 2,
+        "strategy.pretrain_iters": 4,
+        "strategy.aux_pretrain_iters": 4,
+    }
+    out = tmp_path / "s"
+    run_search(
+        "ours-darts2nd", "digits", "quick", 0, "darts", out, over, "cpu", progress=False, data_root=root
+    )
+    record = json.loads((out / "history.jsonl").read_text().splitlines()[0])
     assert record["strategy"]["tester_init"] == f"cache {cached[0]}"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +26,17 @@ else:  # pragma: no cover
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 M = TypeVar("M", bound=BaseModel)
+
+PAPER_DATASET = "cifar10"
+"""The paper's main search dataset (CIFAR-10): the default of every stage without --dataset."""
+
+QUICK_DATASET = "digits"
+"""The embedded dataset of the quick preset (the CPU smoke run needs no download)."""
+
+
+def default_dataset(preset: str) -> str:
+    """The dataset a command searches on without --dataset: the paper's, or digits with --preset quick."""
+    return QUICK_DATASET if preset == "quick" else PAPER_DATASET
 
 
 def preset_file(kind: str, name: str) -> Path:
@@ -88,3 +100,56 @@ def resolve_config(model: type[M], values: dict[str, Any], overrides: dict[str, 
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"bad setting {loc}: {first['msg']} (got {first.get('input')!r})") from None
+
+
+def split_settings(
+    values: Mapping[str, Any], stage: str | None = None, scorers: Sequence[str] = ()
+) -> dict[str, dict[str, Any]]:
+    """The user's `--set key=value` settings -> one dict per stage (the one place they are split).
+
+    * ``stage=None`` (`wcbench run`, every stage): each key names its stage, ``search.<k>``,
+      ``retrain.<k>`` or ``<scorer>.<k>``; returns ``{"search", "retrain", *scorers}``. The search's
+      dict keeps ``strategy.<k>`` keys for the validation strategy.
+    * ``stage="search"``: ``strategy.<k>`` -> ``"strategy"``, every other key -> ``"algorithm"``.
+    * ``stage="score"``: ``<scorer>.<k>`` -> that scorer; a bare key -> every scorer in ``scorers``
+      that has such a setting (an error when none has); returns ``{*scorers}``.
+
+    The values of each dict are checked later, against the stage's typed config.
+    """
+    if stage is None:
+        out: dict[str, dict[str, Any]] = {"search": {}, "retrain": {}, **{s: {} for s in scorers}}
+        for key, value in values.items():
+            head, sep, rest = key.partition(".")
+            if not sep or head not in out:
+                raise ConfigError(
+                    f"--set {key}=...: prefix the setting with its stage: search., retrain. or one of the "
+                    f"scorers ({', '.join(scorers)}), e.g. --set search.epochs=2"
+                )
+            out[head][rest] = value
+        return out
+    if stage == "search":
+        out = {"algorithm": {}, "strategy": {}}
+        for key, value in values.items():
+            if key.startswith("strategy."):
+                out["strategy"][key.removeprefix("strategy.")] = value
+            else:
+                out["algorithm"][key] = value
+        return out
+    if stage == "score":
+        from wcbench.registry import SCORERS
+
+        out = {s: {} for s in scorers}
+        for key, value in values.items():
+            head, sep, rest = key.partition(".")
+            if sep:
+                if head not in out:
+                    raise ConfigError(f"--set {key}: scorer {head!r} is not among {', '.join(scorers)}")
+                out[head][rest] = value
+                continue
+            takers = [s for s in scorers if key in SCORERS.get(s).Params.model_fields]
+            if not takers:
+                raise ConfigError(f"--set {key}: no scorer among {', '.join(scorers)} has a setting {key!r}")
+            for s in takers:
+                out[s][key] = value
+        return out
+    raise ValueError(f"unknown stage {stage!r}: None (every stage), 'search' or 'score'")

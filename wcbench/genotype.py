@@ -72,7 +72,9 @@ class Genotype:
         missing = [k for k in ("normal", "normal_concat", "reduce", "reduce_concat") if k not in data]
         if missing:
             raise GenotypeError(f"genotype JSON lacks {', '.join(missing)}")
-        unknown = set(data) - {"normal", "normal_concat", "reduce", "reduce_concat", "space"}
+        known = {"normal", "normal_concat", "reduce", "reduce_concat", "space"}
+        known.add("retrain_family")  # what a search records beside its genotype (searchers.loop); ignored
+        unknown = set(data) - known
         if unknown:
             raise GenotypeError(f"genotype JSON has unknown keys {sorted(unknown)}")
         pairs = {k: _pairs(data[k], k) for k in ("normal", "reduce")}

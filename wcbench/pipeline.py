@@ -1,13 +1,14 @@
-"""A run: search -> genotype -> retrain -> scores, per seed (DESIGN.md "Runs on disk").
+"""A run: search -> genotype -> retrain -> scores, per seed (README "Runs on disk").
 
-`wcbench run` calls :func:`run`. Each seed is one run directory
-``<runs>/<dataset>/<searcher>/seed-<n>/``; its stages are recorded in the manifest, every file is
-written atomically, and the whole seed runs under the run directory's file lock, so two processes
-(two shells, a SLURM array) never corrupt or lose a result: the second waits, then finds the work
-done. Rerunning a command skips finished stages and resumes interrupted ones (the search and the
-retrain resume from their own checkpoints).
+`wcbench run` calls :func:`run`. Each stage is the function of :mod:`wcbench.stages` that the
+single-stage commands call too; this module plans the seeds and keeps their books. Each seed is one
+run directory ``<runs>/<dataset>/<searcher>/seed-<n>/``; its stages are recorded in the manifest,
+every file is written atomically, and the whole seed runs under the run directory's file lock, so two
+processes (two shells, a SLURM array) never corrupt or lose a result: the second waits, then finds
+the work done. Rerunning a command skips finished stages and resumes interrupted ones (the search
+and the retrain resume from their own checkpoints).
 
-Data flows one way: cli -> pipeline -> (searchers | evaluators) -> wcbench core.
+Data flows one way: cli -> pipeline -> stages -> (searchers | evaluators) -> wcbench core.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wcbench.config import default_dataset, split_settings
 from wcbench.errors import ConfigError
 from wcbench.registry import SCORERS, split_searcher_name
-
-PAPER_DATASET = "cifar10"
-"""`wcbench run --searcher X` with no --dataset means the paper's main setting (CIFAR-10, paper preset)."""
+from wcbench.runs import RunDir, dataset_dir, searcher_dir
 
 DEFAULT_SCORERS: dict[str, tuple[str, ...]] = {
     "cifar10": ("clean", "cifar-c", "attacks", "stl10", "cost"),  # Tables 2, 5, 15, 17, 9
@@ -31,11 +31,6 @@ DEFAULT_SCORERS: dict[str, tuple[str, ...]] = {
     "digits": ("clean", "worst-case", "attacks", "cost"),  # the embedded quick benchmark
 }
 """What the paper reports per search dataset; other datasets get `clean` and `cost`."""
-
-RETRAIN_FAMILY = {"darts1st": "darts", "darts2nd": "darts", "pdarts": "pdarts", "pcdarts": "pcdarts"}
-RETRAIN_FAMILY["prdarts"] = "prdarts"
-"""Which Appendix E evaluation table a searcher's genotype is retrained with (Tables 33-35)."""
-
 
 QUICK_SCORER_SETTINGS: dict[str, dict[str, Any]] = {"attacks": {"num_examples": 100}}
 """With `--preset quick`, scorer settings under the user's `--set` (the CPU smoke run attacks a fixed
@@ -46,27 +41,7 @@ def default_scorers(dataset: str) -> tuple[str, ...]:
     return DEFAULT_SCORERS.get(dataset.partition(":")[0], ("clean", "cost"))
 
 
-def retrain_family(searcher: str, dataset: str) -> str:
-    """Table 36 for ImageNet; otherwise the table of the searcher's algorithm (darts for plug-ins)."""
-    if dataset == "imagenet":
-        return "imagenet"
-    _, algorithm = split_searcher_name(searcher)
-    return RETRAIN_FAMILY.get(algorithm, "darts")
-
-
-def searcher_dir(searcher: str, space: str) -> str:
-    """The searcher's directory name: `<searcher>` in the DARTS space, `<searcher>+<space>` in S1-S4."""
-    return searcher if space == "darts" else f"{searcher}+{space}"
-
-
-def dataset_dir(dataset: str) -> str:
-    """A dataset name as a directory name (`imagefolder:/a/b` -> `imagefolder=_a_b`)."""
-    return dataset.replace(":", "=").replace("/", "_")
-
-
-def run_dir(plan: RunPlan, seed: int) -> Any:
-    from wcbench.runs import RunDir
-
+def run_dir(plan: RunPlan, seed: int) -> RunDir:
     return RunDir(plan.runs_dir, dataset_dir(plan.dataset), searcher_dir(plan.searcher, plan.space), seed)
 
 
@@ -93,20 +68,6 @@ def parse_seeds(text: str | Sequence[int]) -> list[int]:
     if not seeds:
         raise ConfigError(f"bad --seeds {text!r}: no seed given")
     return sorted(seeds)
-
-
-def split_stage_overrides(values: dict[str, Any], scorers: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """`search.k`, `retrain.k` and `<scorer>.k` -> per-stage override dicts (unknown prefixes are errors)."""
-    out: dict[str, dict[str, Any]] = {"search": {}, "retrain": {}, **{s: {} for s in scorers}}
-    for key, value in values.items():
-        stage, sep, rest = key.partition(".")
-        if not sep or stage not in out:
-            raise ConfigError(
-                f"--set {key}=...: prefix the setting with its stage: search., retrain. or one of the "
-                f"scorers ({', '.join(scorers)}), e.g. --set search.epochs=2"
-            )
-        out[stage][rest] = value
-    return out
 
 
 @dataclass
@@ -146,7 +107,7 @@ def make_plan(
     """Resolve defaults (the paper's dataset, its scorers) and check every name before any work."""
     split_searcher_name(searcher)  # unknown searcher: one-line error with did-you-mean
     if dataset is None:
-        dataset = "digits" if preset == "quick" else PAPER_DATASET
+        dataset = default_dataset(preset)
     if scorers is None or scorers == "":
         names = list(default_scorers(dataset))
     elif isinstance(scorers, str):
@@ -159,13 +120,14 @@ def make_plan(
 
     get_space(space)
     values = dict(overrides or {})
-    split_stage_overrides(values, names)
+    split_settings(values, None, names)  # every key names its stage
     return RunPlan(searcher, dataset, preset, parse_seeds(seeds), names, Path(runs_dir), space, values, **kw)
 
 
 def stage_settings(plan: RunPlan) -> dict[str, dict[str, Any]]:
-    """Per-stage overrides: the user's `--set`, over the quick preset's scorer settings."""
-    stage = split_stage_overrides(plan.overrides, plan.scorers)
+    """Per-stage settings (``search``, ``retrain``, each scorer): the user's `--set`, over the quick
+    preset's scorer settings."""
+    stage = split_settings(plan.overrides, None, plan.scorers)
     if plan.preset == "quick":
         for name, settings in QUICK_SCORER_SETTINGS.items():
             if name in stage:
@@ -175,9 +137,8 @@ def stage_settings(plan: RunPlan) -> dict[str, dict[str, Any]]:
 
 def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> dict[str, Any]:
     """One seed: search, retrain on the search dataset, then each scorer; returns the manifest."""
-    from evaluators.common import ScoreContext, score
-    from evaluators.retrain import load_retrain_config, retrain
-    from searchers.loop import run_search
+    from evaluators.common import ScoreContext
+    from wcbench.stages import retrain_stage, score_stage, search_stage
 
     stage = stage_settings(plan)
     rd = run_dir(plan, seed)
@@ -187,49 +148,41 @@ def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> di
             if not (rd.stage_done("search") and (rd.search_dir / "genotype.json").exists()):
                 rd.stage_start("search")
                 t0 = time.perf_counter()
-                genotype = run_search(
+                genotype = search_stage(
                     plan.searcher,
                     plan.dataset,
-                    plan.preset,
-                    seed,
-                    plan.space,
                     rd.search_dir,
-                    stage["search"],
-                    plan.device,
-                    plan.progress,
-                    plan.data_root,
-                    plan.download,
+                    preset=plan.preset,
+                    seed=seed,
+                    space=plan.space,
+                    settings=stage["search"],
+                    device=plan.device,
+                    progress=plan.progress,
+                    data_root=plan.data_root,
+                    download=plan.download,
                 )
                 rd.stage_end(
                     "search", genotype_hash=genotype.hash(), seconds=round(time.perf_counter() - t0, 2)
                 )
             else:
                 log(f"seed {seed}: search done, skipped")
-            from wcbench.genotype import load_genotype
-
-            genotype = load_genotype(rd.search_dir / "genotype.json")
             retrain_dir = rd.retrain_dir(dataset_dir(plan.dataset))
             if not (rd.stage_done("retrain") and (retrain_dir / "model.pt").exists()):
                 rd.stage_start("retrain")
-                family = retrain_family(plan.searcher, plan.dataset)
-                cfg = load_retrain_config(
-                    family, plan.preset, plan.dataset.partition(":")[0], stage["retrain"]
-                )
                 t0 = time.perf_counter()
-                retrain(
-                    genotype,
+                retrained = retrain_stage(
+                    rd.search_dir,  # its genotype.json, with the retrain family the search recorded
                     plan.dataset,
                     retrain_dir,
-                    cfg,
+                    preset=plan.preset,
                     seed=seed,
+                    settings=stage["retrain"],
                     data_root=plan.data_root,
                     download=plan.download,
                     device=plan.device,
                     progress=plan.progress,
-                    preset={"family": family, "preset": plan.preset, "overrides": stage["retrain"]},
-                    genotype_source=str(rd.search_dir),
                 )
-                rd.stage_end("retrain", family=family, seconds=round(time.perf_counter() - t0, 2))
+                rd.stage_end("retrain", family=retrained.family, seconds=round(time.perf_counter() - t0, 2))
             else:
                 log(f"seed {seed}: retrain done, skipped")
             ctx = None
@@ -240,7 +193,7 @@ def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> di
                     continue
                 if name == "worst-case":
                     ensure_worst_case_subset(plan, log)
-                if ctx is None:
+                if ctx is None:  # one context (one loaded network) for every scorer of the seed
                     ctx = ScoreContext.from_model_dir(
                         retrain_dir,
                         scores_dir=rd.scores_dir,
@@ -251,7 +204,7 @@ def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> di
                         progress=plan.progress,
                     )
                 rd.stage_start(key)
-                score(ctx, name, stage[name])
+                score_stage(ctx, [name], stage)
                 rd.stage_end(key)
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
@@ -261,7 +214,7 @@ def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> di
 
 
 def ensure_worst_case_subset(plan: RunPlan, log: Callable[[str], None] = print) -> None:
-    """Build the dataset's worst-case subset once (Table 1; DESIGN.md "Data") if none is stored, so
+    """Build the dataset's worst-case subset once (Table 1; README "Data") if none is stored, so
     every method and seed is scored on the same images. A file lock keeps concurrent runs from
     building it twice. CIFAR-100 keeps the paper's 20 per class; other datasets 20% of each class's
     test images (at most 20), as 20 of CIFAR-100's 100 per class."""

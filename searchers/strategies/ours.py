@@ -304,9 +304,7 @@ class Ours(ValidationStrategy):
     def _cache_dir(self) -> Path:
         if self.config.cache_dir:
             return Path(self.config.cache_dir).expanduser()
-        from wcbench.data import resolve_data_root
-
-        return resolve_data_root() / "testers"
+        return self.data_dir / "testers"
 
     # ---------------------------------------------------------------- building
     def _build_gan(self, ctx: SearchContext) -> ConditionalGAN:
@@ -337,6 +335,7 @@ class Ours(ValidationStrategy):
     def setup(self, ctx: SearchContext) -> None:
         cfg = self.config
         self._resolve(ctx)
+        self.data_dir = ctx.data_dir()  # the search's data root: pretrained testers are cached under it
         self.device = ctx.device
         self.mean = ctx.train.mean.view(1, -1, 1, 1)
         self.std = ctx.train.std.view(1, -1, 1, 1)
@@ -789,3 +788,16 @@ class Ours(ValidationStrategy):
         self.aux_val_stream.load_state_dict(streams["aux_val"])
         if isinstance(self.tester, SelectionTester):
             self.pair_stream.load_state_dict(streams["pairs"])
+
+
+# ================================================================================== `wcbench tester pretrain`
+
+
+def pretrain_tester_cache(ctx: SearchContext, config: StrategyConfig) -> str:
+    """Pretrain the tester an ``ours`` search with ``config`` starts from and cache it under the
+    search's data root (App. A.1, B.2.3): the strategy's setup with ``tester_init="pretrain"``, which
+    trains and caches only what is missing. Returns where the tester came from (``cache <path>`` or
+    ``pretrained now, cache <path>``)."""
+    strategy = Ours(config.model_copy(update={"tester_init": "pretrain"}))
+    strategy.setup(ctx)
+    return strategy.init_note

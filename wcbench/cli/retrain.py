@@ -9,47 +9,12 @@ import typer
 
 from wcbench.cli.app import app, console, console_err
 from wcbench.config import parse_overrides
-from wcbench.genotype import load_genotype
 
 FAMILY_HELP = (
     "Which paper table to follow: darts (Table 33), pdarts | pcdarts (Table 34), prdarts (Table 35), "
-    "imagenet (Table 36). Default: from the genotype's searcher or published name, else darts."
+    "imagenet (Table 36). Default: the one the search recorded in genotype.json, or the published "
+    "name's, else darts."
 )
-
-
-def run_retrain(
-    genotype: str,
-    dataset: str,
-    out: Path,
-    *,
-    preset: str = "paper",
-    family: str | None = None,
-    seed: int = 0,
-    overrides: list[str] | None = None,
-    data_root: str | None = None,
-    download: bool = False,
-    device: str | None = None,
-    progress: bool | None = None,
-):
-    """Resolve the preset and run (or resume) the retrain; shared by `retrain` and `evaluate`."""
-    from evaluators.retrain import family_for, load_retrain_config, retrain
-
-    g = load_genotype(genotype)
-    fam = family or family_for(genotype, dataset)
-    config = load_retrain_config(fam, preset, dataset.partition(":")[0], parse_overrides(overrides))
-    return retrain(
-        g,
-        dataset,
-        out,
-        config,
-        seed=seed,
-        data_root=data_root,
-        download=download,
-        device=device,
-        progress=progress,
-        preset={"family": fam, "preset": preset, "overrides": list(overrides or [])},
-        genotype_source=str(genotype),
-    )
 
 
 @app.command("retrain")
@@ -75,19 +40,22 @@ def retrain_cmd(
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
 ) -> None:
     """Retrain GENOTYPE from scratch on DATASET; rerun the same command to resume after a kill."""
-    result = run_retrain(
+    from wcbench.stages import retrain_stage
+
+    result = retrain_stage(
         genotype,
         dataset,
         out,
         preset=preset,
         family=family,
         seed=seed,
-        overrides=overrides,
+        settings=parse_overrides(overrides),
+        settings_as_typed=list(overrides or []),
         data_root=data_root,
         download=download,
         device=device,
         progress=False if no_progress else None,
-    )
+    ).result
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         return
     last = result.history[-1] if result.history else {}

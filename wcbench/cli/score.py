@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from wcbench.cli.app import app, console, print_json
-from wcbench.cli.retrain import FAMILY_HELP, run_retrain
-from wcbench.config import parse_overrides
+from wcbench.cli.retrain import FAMILY_HELP
+from wcbench.config import parse_overrides, split_settings
 from wcbench.errors import ConfigError
 
 
@@ -43,33 +43,6 @@ def _show(records: list[dict[str, Any]], as_json: bool) -> None:
                 name, "-" if v is None else f"{v:,.4g}" if abs(v) < 1e5 else f"{v:,.0f}", m.get("unit", "")
             )
         console.print(table)
-
-
-def score_model_dir(
-    model: Path,
-    scorers: list[str],
-    overrides: dict[str, Any],
-    *,
-    scores_dir: Path | None = None,
-    data_root: str | None = None,
-    download: bool = False,
-    device: str | None = None,
-    seed: int | None = None,
-    progress: bool | None = None,
-) -> list[dict[str, Any]]:
-    from evaluators.common import ScoreContext, score, split_overrides
-
-    ctx = ScoreContext.from_model_dir(
-        model,
-        scores_dir=scores_dir,
-        data_root=data_root,
-        download=download,
-        device=device,
-        seed=seed,
-        progress=progress is not False,
-    )
-    per = split_overrides(overrides, scorers)
-    return [score(ctx, name, per[name]) for name in scorers]
 
 
 @app.command("score")
@@ -106,49 +79,38 @@ def score_cmd(
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
 ) -> None:
     """Score a retrained model (--model DIR) with one or more scorers; writes scores/<scorer>.json."""
+    from evaluators.common import ScoreContext
+    from wcbench.stages import genotype_score_context, score_stage
+
     names = _scorer_list(scorer)
-    values = parse_overrides(overrides)
+    settings = split_settings(parse_overrides(overrides), "score", names)
     if model is not None:
         if genotype is not None:
             raise ConfigError("give --model DIR or --genotype G, not both")
-        records = score_model_dir(
+        ctx = ScoreContext.from_model_dir(
             model,
-            names,
-            values,
             scores_dir=scores_dir,
             data_root=data_root,
             download=download,
             device=device,
             seed=seed,
-            progress=False if no_progress else None,
+            progress=not no_progress,
         )
     else:
         if genotype is None or dataset is None:
             raise ConfigError("give --model DIR (a retrain directory), or --genotype G --dataset D for cost")
-        from evaluators.common import ScoreContext, find_run_dir, score, split_overrides
-        from evaluators.retrain import family_for, load_retrain_config
-        from wcbench.genotype import load_genotype
-
-        g = load_genotype(genotype)
-        fam = family or family_for(genotype, dataset)
-        cfg = load_retrain_config(fam, preset, dataset.partition(":")[0])
-        gpath = Path(genotype)
-        run_dir = find_run_dir(gpath) if gpath.exists() else None
-        target = scores_dir or ((run_dir / "scores") if run_dir is not None else Path("scores"))
-        ctx = ScoreContext.from_genotype(
-            g,
+        ctx = genotype_score_context(
+            genotype,
             dataset,
-            cfg.model_dump(mode="json"),
-            scores_dir=target,
-            run_dir=run_dir,
+            preset=preset,
+            family=family,
+            scores_dir=scores_dir,
             data_root=data_root,
             device=device,
             seed=seed or 0,
             progress=not no_progress,
         )
-        per = split_overrides(values, names)
-        records = [score(ctx, n, per[n]) for n in names]
-    _show(records, as_json)
+    _show(score_stage(ctx, names, settings), as_json)
 
 
 @app.command("evaluate")
@@ -175,33 +137,34 @@ def evaluate_cmd(
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
 ) -> None:
     """Retrain GENOTYPE on DATASET (resuming if interrupted), then run each scorer on it."""
-    from evaluators.common import run_dataset_dir
+    from evaluators.common import ScoreContext
+    from wcbench.runs import dataset_dir
+    from wcbench.stages import retrain_stage, score_stage
 
     names = _scorer_list(scorers)
-    values = parse_overrides(score_overrides)
-    model_dir = out / "retrain" / run_dataset_dir(dataset)  # the layout `wcbench run` uses
-    run_retrain(
+    settings = split_settings(parse_overrides(score_overrides), "score", names)  # checked before the retrain
+    model_dir = out / "retrain" / dataset_dir(dataset)  # the layout `wcbench run` uses
+    retrain_stage(
         genotype,
         dataset,
         model_dir,
         preset=preset,
         family=family,
         seed=seed,
-        overrides=overrides,
+        settings=parse_overrides(overrides),
+        settings_as_typed=list(overrides or []),
         data_root=data_root,
         download=download,
         device=device,
         progress=False if no_progress else None,
     )
-    records = score_model_dir(
+    ctx = ScoreContext.from_model_dir(
         model_dir,
-        names,
-        values,
         scores_dir=out / "scores",
         data_root=data_root,
         download=download,
         device=device,
         seed=seed,
-        progress=False if no_progress else None,
+        progress=not no_progress,
     )
-    _show(records, as_json)
+    _show(score_stage(ctx, names, settings), as_json)

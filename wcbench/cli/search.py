@@ -33,21 +33,21 @@ def search(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (TTY only)."),
 ) -> None:
     """Search an architecture; writes genotype.json, history.jsonl, checkpoint.pt and config.json to OUT."""
-    from searchers.loop import run_search
+    from wcbench.stages import search_stage
 
     overrides = parse_overrides(settings)
     if epochs is not None:
         overrides["epochs"] = epochs
     if batch_size is not None:
         overrides["batch_size"] = batch_size
-    genotype = run_search(
+    genotype = search_stage(
         searcher,
-        dataset=dataset,
+        dataset,
+        out,
         preset=preset,
         seed=seed,
         space=space,
-        out_dir=out,
-        overrides=overrides,
+        settings=overrides,
         device=device,
         progress=progress,
         data_root=data_root,

@@ -13,9 +13,8 @@ from wcbench.cli.app import console
 def print_run_summary(runs_dir: Path, plan: Any) -> None:
     """One line per (board, column) with this searcher's mean +- std over seeds, n, and the t-test
     against its matched baseline where that baseline has runs (`wcbench leaderboard` has the rest)."""
-    from wcbench.pipeline import dataset_dir
     from wcbench.report import build_boards, format_p, format_value
-    from wcbench.runs import collect_runs
+    from wcbench.runs import collect_runs, dataset_dir
 
     df = collect_runs(runs_dir)
     table = Table(title=f"{plan.searcher} on {plan.dataset}: leaderboard rows ({runs_dir})")

@@ -4,18 +4,14 @@ cache them under the data root (paper Sec. 3.3, Appendix A.1); `ours-*` searches
 from __future__ import annotations
 
 import logging
-import tempfile
 
 import typer
 
 from wcbench.cli.app import app, console
 from wcbench.config import parse_overrides
-from wcbench.errors import ConfigError
 
 tester_app = typer.Typer(help="Pretrain and cache the `ours` strategy's tester.", no_args_is_help=True)
 app.add_typer(tester_app, name="tester")
-
-_ALGORITHM_FOR = {"gan": "darts2nd", "augment": "pdarts"}
 
 
 @tester_app.command("pretrain")
@@ -40,16 +36,8 @@ def pretrain(
     device: str | None = typer.Option(None, "--device", help="cpu | cuda (default: cuda if available)."),
 ) -> None:
     """Pretrain the tester on the search-train half of DATASET and cache it (keyed by dataset and config)."""
-    from searchers.loop import run_search
+    from wcbench.stages import tester_pretrain_stage
 
-    if tester not in _ALGORITHM_FOR:
-        raise ConfigError(f"unknown --tester {tester!r}; choose gan or augment")
-    values = {f"strategy.{k}": v for k, v in parse_overrides(overrides).items()}
-    values.update({"strategy.tester": tester, "strategy.tester_init": "pretrain"})
-    if data_root is not None:
-        import os
-
-        os.environ["WCBENCH_DATA"] = data_root  # the tester cache lives under the data root
     messages: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
@@ -58,20 +46,16 @@ def pretrain(
     old_level = logger.level
     logger.setLevel(logging.INFO)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            run_search(
-                f"ours-{algorithm or _ALGORITHM_FOR[tester]}",
-                dataset,
-                preset,
-                seed,
-                "darts",
-                tmp,
-                values,
-                device,
-                progress=False,
-                data_root=data_root,
-                setup_only=True,
-            )
+        tester_pretrain_stage(
+            dataset,
+            tester,
+            preset=preset,
+            algorithm=algorithm,
+            seed=seed,
+            settings=parse_overrides(overrides),
+            data_root=data_root,
+            device=device,
+        )
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
