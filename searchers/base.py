@@ -49,8 +49,9 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
+from searchers.supernet import MixedOp, MixedOpFactory, Supernet, derive_genotype, init_alphas
 from wcbench.genotype import Genotype
-from wcbench.space import MixedOp, MixedOpFactory, SearchSpace, Supernet, derive_genotype, init_alphas
+from wcbench.space import SearchSpace
 
 ModelFn = Callable[[Tensor], Tensor]
 """x (N, 3, H, W), normalised -> logits (N, num_classes): the supernet at some weights."""
