@@ -24,7 +24,6 @@ checkpoint untouched.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import time
@@ -59,6 +58,7 @@ from wcbench.runs import (
     read_jsonl,
     save_checkpoint,
 )
+from wcbench.seeding import derive_seed
 
 FAMILIES = ("darts", "pdarts", "pcdarts", "prdarts", "imagenet")
 """Preset files: darts (Table 33), pdarts/pcdarts (Table 34), prdarts (Table 35), imagenet (Table 36)."""
@@ -173,8 +173,7 @@ def lr_at(cfg: RetrainConfig, epoch: int) -> float:
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
-    digest = hashlib.sha256(f"wcbench-retrain:{int(seed)}:{int(epoch)}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
+    return derive_seed("retrain", seed, epoch)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from torch import Tensor, nn
 
 from searchers.supernet import MixedOp, MixedOpFactory, Supernet, derive_genotype, init_alphas
 from wcbench.genotype import Genotype
+from wcbench.seeding import derive_seed
 from wcbench.space import SearchSpace
 
 ModelFn = Callable[[Tensor], Tensor]
@@ -115,10 +116,7 @@ class StrategyConfig(BaseModel):
 
 
 def _epoch_seed(seed: int, epoch: int, salt: str) -> int:
-    import hashlib
-
-    digest = hashlib.sha256(f"wcbench-{salt}:{int(seed)}:{int(epoch)}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
+    return derive_seed(salt, seed, epoch)
 
 
 class SplitData:

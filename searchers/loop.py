@@ -24,7 +24,6 @@ losses, cached for the strategies), the history line, the checkpoint.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -60,6 +59,7 @@ from wcbench.runs import (
     read_jsonl,
     save_checkpoint,
 )
+from wcbench.seeding import derive_seed
 from wcbench.space import get_space
 
 CHECKPOINT_FORMAT = 1
@@ -191,8 +191,7 @@ def check_same_config(saved: dict[str, Any], current: dict[str, Any], out_dir: P
 
 
 def _seed_int(seed: int, salt: str) -> int:
-    digest = hashlib.sha256(f"wcbench-{salt}:{int(seed)}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
+    return derive_seed(salt, seed)
 
 
 def _rng_state(device: torch.device) -> dict[str, Any]:
