@@ -49,6 +49,7 @@ from wcbench.config import load_preset, preset_file, resolve_config
 from wcbench.devices import peak_memory_mb, resolve_device
 from wcbench.errors import CheckpointError, ConfigError, TrainingError
 from wcbench.genotype import Genotype
+from wcbench.progress import ProgressBars
 from wcbench.registry import ALGORITHMS, STRATEGIES, split_searcher_name
 from wcbench.runs import (
     append_jsonl,
@@ -228,34 +229,6 @@ def _place(algorithm: SearchAlgorithm, device: torch.device, cfg: SearchConfig) 
     return algorithm
 
 
-def _progress(enabled: bool):  # -> rich Progress or None
-    if not enabled:
-        return None
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        return None
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=console,
-        transient=False,
-    )
-
-
 # ================================================================================== the loop
 
 
@@ -370,15 +343,13 @@ def run_search(
     train_steps = len(train) // cfg.batch_size
     steps = min(train_steps, cfg.max_steps_per_epoch or train_steps)
     ctx.steps_per_epoch = steps
-    bar = _progress(progress)
-    task = None
-    if bar is not None:
-        bar.start()
-        task = bar.add_task(
-            f"search {spec.searcher}",
-            total=(total - start_epoch) * steps,
-            status=f"epoch {start_epoch + 1}/{total}",
-        )
+    bar = ProgressBars(None if progress else False)  # progress=True: bars on a terminal only
+    bar.start()
+    task = bar.add(
+        f"search {spec.searcher}",
+        total=(total - start_epoch) * steps,
+        status=f"epoch {start_epoch + 1}/{total}",
+    )
     amp = cfg.amp and dev.type == "cuda"
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
     try:
@@ -428,8 +399,7 @@ def run_search(
                     sums[1] += (logits.argmax(1) == y).sum()
                     sums[2] += y.numel()
                 global_step += 1
-                if bar is not None and task is not None:
-                    bar.advance(task)
+                bar.advance(task)
             strategy.on_epoch_end(ctx)
             train_loss, train_correct, train_n, arch_loss = sums.tolist()
             if not math.isfinite(train_loss) or not math.isfinite(arch_loss):
@@ -491,17 +461,14 @@ def run_search(
                     "val_predictions": val_preds.cpu(),
                 },
             )
-            if bar is not None and task is not None:
-                bar.update(
-                    task,
-                    status=f"epoch {epoch + 1}/{total} val_acc {record['val_acc']:.3f} "
-                    f"val_loss {val_loss:.3f}",
-                )
+            bar.update(
+                task,
+                status=f"epoch {epoch + 1}/{total} val_acc {record['val_acc']:.3f} val_loss {val_loss:.3f}",
+            )
             for callback in callbacks:
                 callback(epoch, record)
     finally:
-        if bar is not None:
-            bar.stop()
+        bar.stop()
 
     genotype = algorithm.genotype()
     atomic_write_json(genotype_path, genotype.to_dict())
