@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from wcbench.corruptions.engine import ALL_CORRUPTIONS, IMAGE_SIZE, SEVERITIES, corrupt
 from wcbench.errors import DatasetError
 
 ENGINE_VERSION = "1"
@@ -97,7 +98,6 @@ def _write_one(
     root: str, name: str, seed: int, images: np.ndarray | None = None, progress: ProgressFn | None = None
 ) -> dict[str, Any]:
     """Write ``<root>/<name>.npy`` (all 5 severities) atomically; returns timing and hash."""
-    from wcbench.corruptions import SEVERITIES, corrupt
     from wcbench.runs import atomic_path
 
     x = images if images is not None else _WORKER_IMAGES
@@ -136,7 +136,6 @@ def write_c_layout(
     ``workers > 1``: once per corruption, with severity 0 and the seconds of all five). Returns the
     manifest (with per-corruption images/second).
     """
-    from wcbench.corruptions import ALL_CORRUPTIONS, IMAGE_SIZE
     from wcbench.runs import atomic_write_json, atomic_writer, read_json
 
     names = list(corruptions) if corruptions is not None else list(ALL_CORRUPTIONS)
