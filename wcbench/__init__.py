@@ -5,4 +5,15 @@ The core package holds the vocabulary (genotypes, search spaces, networks, data,
 searchers and evaluators live in their own packages and meet here.
 """
 
+from wcbench.registry import register_packages
+
 __version__ = "0.1.0"
+
+BUILTIN_PACKAGES: tuple[str, ...] = ("wcbench.data", "searchers", "evaluators")
+"""The packages whose modules register the built-in datasets, searchers and scorers.
+
+Named here, once, rather than imported: wcbench.registry imports them on the first lookup, so the
+core never imports searchers or evaluators and every entry point (CLI, pipeline, library, tests)
+finds the same built-ins.
+"""
+register_packages(*BUILTIN_PACKAGES)
