@@ -24,7 +24,6 @@ checkpoint untouched.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -51,6 +50,7 @@ from wcbench.config import load_preset, resolve_config
 from wcbench.devices import peak_memory_mb
 from wcbench.errors import CheckpointError, ConfigError, TrainingError
 from wcbench.genotype import Genotype
+from wcbench.progress import ProgressBars
 from wcbench.runs import (
     append_jsonl,
     atomic_write_json,
@@ -60,6 +60,7 @@ from wcbench.runs import (
     read_jsonl,
     save_checkpoint,
 )
+from wcbench.seeding import derive_seed
 
 FAMILIES = ("darts", "pdarts", "pcdarts", "prdarts", "imagenet")
 """Preset files: darts (Table 33), pdarts/pcdarts (Table 34), prdarts (Table 35), imagenet (Table 36)."""
@@ -190,8 +191,7 @@ def lr_at(cfg: RetrainConfig, epoch: int) -> float:
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
-    digest = hashlib.sha256(f"wcbench-retrain:{int(seed)}:{int(epoch)}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
+    return derive_seed("retrain", seed, epoch)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -337,54 +337,6 @@ def _make_data(
         len(train_ds),
         len(valid_ds) if valid_ds is not None else 0,
     )
-
-
-# --------------------------------------------------------------------------------------------------
-# progress
-
-
-class _Progress:
-    """Rich progress bars for epochs and batches; silent when disabled or not on a terminal."""
-
-    def __init__(self, enabled: bool | None) -> None:
-        from wcbench.cli.app import console_err
-
-        self.enabled = console_err.is_terminal if enabled is None else enabled
-        self.bar = None
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[info]}"),
-                console=console_err,
-                transient=False,
-            )
-
-    def __enter__(self) -> _Progress:
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def add(self, description: str, total: int, completed: int = 0) -> Any:
-        if self.bar is None:
-            return None
-        return self.bar.add_task(description, total=total, completed=completed, info="")
-
-    def update(self, task: Any, **kw: Any) -> None:
-        if self.bar is not None and task is not None:
-            self.bar.update(task, **kw)
-
-    def remove(self, task: Any) -> None:
-        if self.bar is not None and task is not None:
-            self.bar.remove_task(task)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -577,7 +529,7 @@ def retrain(
     )
     params = [p for p in net.parameters()]
 
-    with _Progress(progress if is_main else False) as bars:
+    with ProgressBars(progress if is_main else False) as bars:
         epoch_task = bars.add(f"retrain {dataset}", total=config.epochs, completed=start_epoch)
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
@@ -665,7 +617,7 @@ def retrain(
             info = f"loss {train_loss:.3f} acc {train_acc:.1f}%"
             if "valid_acc" in rec:
                 info += f" | {data.valid_split} acc {rec['valid_acc']:.1f}%"
-            bars.update(epoch_task, advance=1, info=info)
+            bars.update(epoch_task, advance=1, status=info)
             if on_epoch_end is not None:
                 try:
                     on_epoch_end(epoch, rec)

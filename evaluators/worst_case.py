@@ -39,7 +39,7 @@ from wcbench.data import resolve_data_root
 from wcbench.errors import ConfigError, DatasetError, TrainingError
 from wcbench.metrics import MetricSpec
 from wcbench.registry import SCORERS
-from wcbench.runs import atomic_write_json, read_json
+from wcbench.runs import atomic_write_json, atomic_writer, read_json
 
 SUBSET_FORMAT = "wcbench-worst-case-subset/1"
 
@@ -473,9 +473,8 @@ def build_worst_case_subset(
             probs = predict_probs(net, test, dev)
             p = probs[torch.arange(len(test)), test.labels].double().numpy()
             stats["test_accuracy"] = round(100.0 * float((probs.argmax(1) == test.labels).double().mean()), 3)
-            tmp = work / f".member-{k}.tmp.npz"
-            np.savez(tmp, p_true=p, stats=json.dumps(stats))
-            tmp.replace(cache)
+            with atomic_writer(cache) as fh:
+                np.savez(fh, p_true=p, stats=json.dumps(stats))
         members.append({"seed": member_seed, **stats})
         p_true += p / cfg.members
     indices = select_worst(p_true, labels, per_class)

@@ -50,8 +50,10 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
+from searchers.supernet import MixedOp, MixedOpFactory, Supernet, derive_genotype, init_alphas
 from wcbench.genotype import Genotype
-from wcbench.space import MixedOp, MixedOpFactory, SearchSpace, Supernet, derive_genotype, init_alphas
+from wcbench.seeding import derive_seed
+from wcbench.space import SearchSpace
 
 ModelFn = Callable[[Tensor], Tensor]
 """x (N, 3, H, W), normalised -> logits (N, num_classes): the supernet at some weights."""
@@ -115,10 +117,7 @@ class StrategyConfig(BaseModel):
 
 
 def _epoch_seed(seed: int, epoch: int, salt: str) -> int:
-    import hashlib
-
-    digest = hashlib.sha256(f"wcbench-{salt}:{int(seed)}:{int(epoch)}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
+    return derive_seed(salt, seed, epoch)
 
 
 class SplitData:

@@ -25,7 +25,6 @@ losses, cached for the strategies), the history line, the checkpoint.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -51,6 +50,7 @@ from wcbench.config import default_dataset, load_preset, preset_file, resolve_co
 from wcbench.devices import peak_memory_mb, resolve_device
 from wcbench.errors import CheckpointError, ConfigError, TrainingError
 from wcbench.genotype import Genotype
+from wcbench.progress import ProgressBars
 from wcbench.registry import ALGORITHMS, STRATEGIES, split_searcher_name
 from wcbench.runs import (
     append_jsonl,
@@ -61,6 +61,7 @@ from wcbench.runs import (
     read_jsonl,
     save_checkpoint,
 )
+from wcbench.seeding import derive_seed
 from wcbench.space import get_space
 
 CHECKPOINT_FORMAT = 1
@@ -177,8 +178,7 @@ def check_same_config(saved: dict[str, Any], current: dict[str, Any], out_dir: P
 
 
 def _seed_int(seed: int, salt: str) -> int:
-    digest = hashlib.sha256(f"wcbench-{salt}:{int(seed)}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
+    return derive_seed(salt, seed)
 
 
 def _rng_state(device: torch.device) -> dict[str, Any]:
@@ -213,34 +213,6 @@ def _place(algorithm: SearchAlgorithm, device: torch.device, cfg: SearchConfig) 
     if cfg.channels_last:
         algorithm.to(memory_format=torch.channels_last)
     return algorithm
-
-
-def _progress(enabled: bool):  # -> rich Progress or None
-    if not enabled:
-        return None
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        return None
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=console,
-        transient=False,
-    )
 
 
 # ================================================================================== the loop
@@ -369,15 +341,13 @@ def run_search(
     train_steps = len(train) // cfg.batch_size
     steps = min(train_steps, cfg.max_steps_per_epoch or train_steps)
     ctx.steps_per_epoch = steps
-    bar = _progress(progress)
-    task = None
-    if bar is not None:
-        bar.start()
-        task = bar.add_task(
-            f"search {spec.searcher}",
-            total=(total - start_epoch) * steps,
-            status=f"epoch {start_epoch + 1}/{total}",
-        )
+    bar = ProgressBars(None if progress else False)  # progress=True: bars on a terminal only
+    bar.start()
+    task = bar.add(
+        f"search {spec.searcher}",
+        total=(total - start_epoch) * steps,
+        status=f"epoch {start_epoch + 1}/{total}",
+    )
     amp = cfg.amp and dev.type == "cuda"
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
     try:
@@ -427,8 +397,7 @@ def run_search(
                     sums[1] += (logits.argmax(1) == y).sum()
                     sums[2] += y.numel()
                 global_step += 1
-                if bar is not None and task is not None:
-                    bar.advance(task)
+                bar.advance(task)
             strategy.on_epoch_end(ctx)
             train_loss, train_correct, train_n, arch_loss = sums.tolist()
             if not math.isfinite(train_loss) or not math.isfinite(arch_loss):
@@ -490,17 +459,14 @@ def run_search(
                     "val_predictions": val_preds.cpu(),
                 },
             )
-            if bar is not None and task is not None:
-                bar.update(
-                    task,
-                    status=f"epoch {epoch + 1}/{total} val_acc {record['val_acc']:.3f} "
-                    f"val_loss {val_loss:.3f}",
-                )
+            bar.update(
+                task,
+                status=f"epoch {epoch + 1}/{total} val_acc {record['val_acc']:.3f} val_loss {val_loss:.3f}",
+            )
             for callback in callbacks:
                 callback(epoch, record)
     finally:
-        if bar is not None:
-            bar.stop()
+        bar.stop()
 
     genotype = algorithm.genotype()
     # the algorithm's evaluation table goes with its genotype (read back by evaluators.retrain.family_for)

@@ -29,10 +29,11 @@ from pydantic import Field
 from torch import nn
 
 from searchers.base import DartsSupernetAlgorithm, SearchConfig
+from searchers.supernet import MixedOp, MixedOpFactory, derive_genotype
 from wcbench.errors import ConfigError
 from wcbench.genotype import Genotype
 from wcbench.registry import ALGORITHMS
-from wcbench.space import NUM_EDGES, STEPS, MixedOp, MixedOpFactory, SearchSpace, derive_genotype
+from wcbench.space import NUM_EDGES, STEPS, SearchSpace
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:

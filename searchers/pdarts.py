@@ -32,18 +32,11 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from searchers.base import DartsSupernetAlgorithm, SearchConfig, SearchContext, assign_grads
+from searchers.supernet import MixedOp, MixedOpFactory, Supernet, derive_genotype
 from wcbench.errors import CheckpointError, ConfigError
 from wcbench.genotype import Genotype
 from wcbench.registry import ALGORITHMS
-from wcbench.space import (
-    NUM_EDGES,
-    MixedOp,
-    MixedOpFactory,
-    SearchSpace,
-    Supernet,
-    derive_genotype,
-    edge_index,
-)
+from wcbench.space import NUM_EDGES, SearchSpace, edge_index
 
 EdgeOps = tuple[tuple[str, ...], ...]
 

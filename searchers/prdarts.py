@@ -39,9 +39,10 @@ from pydantic import Field
 from torch import nn
 
 from searchers.base import DartsSupernetAlgorithm, SearchConfig
+from searchers.supernet import MixedOp, MixedOpFactory
 from wcbench.genotype import Genotype
 from wcbench.registry import ALGORITHMS
-from wcbench.space import STEPS, MixedOp, MixedOpFactory, SearchSpace, Zero, edge_index
+from wcbench.space import STEPS, SearchSpace, Zero, edge_index
 
 LIMIT_A = -0.1
 LIMIT_B = 1.1

@@ -18,9 +18,10 @@ from searchers.pcdarts import (
     partial_channel_factory,
     pc_genotype,
 )
+from searchers.supernet import Supernet
 from tests.searchutil import mini_search
 from wcbench.errors import ConfigError
-from wcbench.space import PRIMITIVES, SPACES, Supernet, edge_index
+from wcbench.space import PRIMITIVES, SPACES, edge_index
 
 
 def test_channel_shuffle_is_the_official_permutation() -> None:

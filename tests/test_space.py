@@ -5,19 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from searchers.supernet import MixedOp, SearchCell, Supernet, derive_genotype, init_alphas
 from wcbench.genotype import PUBLISHED
-from wcbench.space import (
-    NUM_EDGES,
-    OPS,
-    PRIMITIVES,
-    SPACES,
-    MixedOp,
-    SearchCell,
-    Supernet,
-    derive_genotype,
-    edge_index,
-    init_alphas,
-)
+from wcbench.space import NUM_EDGES, OPS, PRIMITIVES, SPACES, edge_index
 
 
 def test_primitives_are_the_darts_list_in_order() -> None:

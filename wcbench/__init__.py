@@ -6,9 +6,19 @@ searchers and evaluators live in their own packages and meet here.
 """
 
 from wcbench import cpus as _cpus
+from wcbench.registry import register_packages
 
 # OMP_WAIT_POLICY=PASSIVE unless the user set one: the OpenMP runtime reads it when torch loads, so it
 # is set here, before anything imports torch (wcbench itself does not import torch here).
 _cpus.set_wait_policy()
 
 __version__ = "0.1.0"
+
+BUILTIN_PACKAGES: tuple[str, ...] = ("wcbench.data", "searchers", "evaluators")
+"""The packages whose modules register the built-in datasets, searchers and scorers.
+
+Named here, once, rather than imported: wcbench.registry imports them on the first lookup, so the
+core never imports searchers or evaluators and every entry point (CLI, pipeline, library, tests)
+finds the same built-ins.
+"""
+register_packages(*BUILTIN_PACKAGES)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from wcbench.errors import ConfigError
@@ -103,14 +101,11 @@ def plot_genotype(genotype: Genotype, out: str | Path, title: str | None = None)
     draw_cell(axes[1], genotype, "reduce")
     fig.suptitle(title or f"genotype {genotype.hash()} (space {genotype.space})", fontsize=12)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=suffix)
-    os.close(fd)
+    from wcbench.runs import atomic_writer
+
     try:
-        fig.savefig(tmp, dpi=120, format=suffix[1:])
-        os.replace(tmp, out)
+        with atomic_writer(out) as fh:
+            fig.savefig(fh, dpi=120, format=suffix[1:])
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out

@@ -7,9 +7,11 @@ A new search algorithm, validation strategy, scorer or dataset is one new file w
     @ALGORITHMS.register("mydarts")
     class MyDarts(...): ...
 
-Modules in the ``searchers`` and ``evaluators`` packages are discovered by walking the packages, so
-nothing else needs editing. Packages outside this repository register through the entry-point
-groups ``wcbench.searchers`` and ``wcbench.scorers`` (each entry point names a module to import).
+The registry names no package itself. Packages whose modules register things are named with
+:func:`register_packages` (wcbench's own ``wcbench.data``, ``searchers`` and ``evaluators`` are named in
+``wcbench/__init__.py``, so any lookup finds them); every module in them is imported on the first
+lookup, so a new module needs no other edit. Packages outside this repository register through the
+entry-point groups ``wcbench.searchers`` and ``wcbench.scorers`` (each entry point names a module).
 """
 
 from __future__ import annotations
@@ -74,9 +76,21 @@ STRATEGIES: Registry[Any] = Registry("validation strategy", "see `wcbench list s
 SCORERS: Registry[Any] = Registry("scorer", "see `wcbench list scorers`")
 DATASETS: Registry[Any] = Registry("dataset", "see `wcbench list datasets`")
 
-_PACKAGES = ("searchers", "evaluators")
 _ENTRY_POINT_GROUPS = ("wcbench.searchers", "wcbench.scorers")
-_loaded = False
+_packages: list[str] = []  # every package named so far, in order
+_walked = 0  # how many of them have been imported
+_entry_points_loaded = False
+
+
+def register_packages(*packages: str) -> None:
+    """Name packages whose modules register on import; the next lookup imports every module in them."""
+    for package in packages:
+        if package not in _packages:
+            _packages.append(package)
+
+
+def registered_packages() -> tuple[str, ...]:
+    return tuple(_packages)
 
 
 def _import_package_tree(package: str) -> None:
@@ -91,17 +105,17 @@ def _import_package_tree(package: str) -> None:
 
 
 def load_plugins() -> None:
-    """Import every built-in searcher/evaluator module and every installed plugin, once."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    importlib.import_module("wcbench.data")  # the built-in datasets
-    for package in _PACKAGES:
+    """Import every module of the registered packages, then every installed plugin; each once."""
+    global _walked, _entry_points_loaded
+    while _walked < len(_packages):
+        package = _packages[_walked]
+        _walked += 1  # before importing: a lookup during the import must not walk it again
         _import_package_tree(package)
-    for group in _ENTRY_POINT_GROUPS:
-        for ep in entry_points(group=group):
-            ep.load()
+    if not _entry_points_loaded:
+        _entry_points_loaded = True
+        for group in _ENTRY_POINT_GROUPS:
+            for ep in entry_points(group=group):
+                ep.load()
 
 
 def split_searcher_name(name: str) -> tuple[str, str]:

@@ -117,6 +117,23 @@ def _atomic_target(path: str | os.PathLike[str]) -> Iterator[tuple[io.BufferedWr
     _fsync_dir(target.parent)
 
 
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike[str]) -> Iterator[io.BufferedWriter]:
+    """``with atomic_writer(p) as f: np.save(f, x)``: ``p`` appears complete on success, else not at all."""
+    with _atomic_target(path) as (fh, _):
+        yield fh
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Like :func:`atomic_writer`, for writers that need a file name (``np.lib.format.open_memmap``).
+
+    Write the yielded temp path in place (same file, not replaced); it becomes ``path`` on success.
+    """
+    with _atomic_target(path) as (_, tmp):
+        yield tmp
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file in the same dir, fsync, rename); parents created."""
     with _atomic_target(path) as (fh, _):

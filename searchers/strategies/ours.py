@@ -215,10 +215,9 @@ def _last_linear(module: nn.Module) -> nn.Linear | None:
 
 
 def _seeded(seed: int, salt: str) -> torch.Generator:
-    import hashlib
+    from wcbench.seeding import derive_seed
 
-    digest = hashlib.sha256(f"wcbench-ours-{salt}:{int(seed)}".encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+    return torch.Generator().manual_seed(derive_seed(f"ours-{salt}", seed))
 
 
 @contextmanager

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 import wcbench
+from wcbench.progress import console_err  # noqa: F401 - re-exported: the one stderr console
 
 app = typer.Typer(
     name="wcbench",
@@ -19,7 +20,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-console_err = Console(stderr=True)
 
 
 def _version(value: bool) -> None:

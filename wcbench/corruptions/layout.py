@@ -13,7 +13,6 @@ corruptions, and so that a score can say exactly which files it read.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -22,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from wcbench.corruptions.engine import ALL_CORRUPTIONS, IMAGE_SIZE, SEVERITIES, corrupt
 from wcbench.errors import DatasetError
 
 ENGINE_VERSION = "1"
@@ -98,16 +98,15 @@ def _write_one(
     root: str, name: str, seed: int, images: np.ndarray | None = None, progress: ProgressFn | None = None
 ) -> dict[str, Any]:
     """Write ``<root>/<name>.npy`` (all 5 severities) atomically; returns timing and hash."""
-    from wcbench.corruptions import SEVERITIES, corrupt
+    from wcbench.runs import atomic_path
 
     x = images if images is not None else _WORKER_IMAGES
     assert x is not None
     n = x.shape[0]
     final = Path(root) / f"{name}.npy"
-    tmp = Path(root) / f".{name}.npy.tmp"
     seconds: dict[int, float] = {}
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(5 * n, *x.shape[1:]))
-    try:
+    with atomic_path(final) as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(5 * n, *x.shape[1:]))
         for s in SEVERITIES:
             start = time.perf_counter()
             out[(s - 1) * n : s * n] = corrupt(x, name, s, seed)
@@ -116,10 +115,6 @@ def _write_one(
                 progress(name, s, seconds[s])
         out.flush()
         del out
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return {"name": name, "seconds": seconds, "sha256": _sha256(final), "n": n}
 
 
@@ -141,8 +136,7 @@ def write_c_layout(
     ``workers > 1``: once per corruption, with severity 0 and the seconds of all five). Returns the
     manifest (with per-corruption images/second).
     """
-    from wcbench.corruptions import ALL_CORRUPTIONS, IMAGE_SIZE
-    from wcbench.runs import atomic_write_json, read_json
+    from wcbench.runs import atomic_write_json, atomic_writer, read_json
 
     names = list(corruptions) if corruptions is not None else list(ALL_CORRUPTIONS)
     unknown = [c for c in names if c not in ALL_CORRUPTIONS]
@@ -171,10 +165,8 @@ def write_c_layout(
     labels_path = root / "labels.npy"
     tiled = np.tile(labels.astype(label_dtype), 5)
     if not labels_path.is_file() or not same:
-        tmp = root / ".labels.npy.tmp"
-        with open(tmp, "wb") as f:
+        with atomic_writer(labels_path) as f:
             np.save(f, tiled)
-        os.replace(tmp, labels_path)
     manifest: dict[str, Any] = {
         "layout": C_LAYOUT,
         "dataset": dataset.name,

@@ -580,13 +580,12 @@ def _gunzip_if_needed(raw: Path, fname: str) -> None:
     import gzip
     import shutil
 
-    tmp = raw / f".{fname}.tmp"
+    from wcbench.runs import atomic_writer
+
     try:
-        with gzip.open(packed, "rb") as src, open(tmp, "wb") as dst:
+        with gzip.open(packed, "rb") as src, atomic_writer(target) as dst:
             shutil.copyfileobj(src, dst)
-        os.replace(tmp, target)
     except (OSError, EOFError) as exc:
-        tmp.unlink(missing_ok=True)
         raise DatasetError(_one_line(f"could not unpack {packed} into {target} ({exc})")) from exc
 
 

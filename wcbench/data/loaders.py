@@ -9,13 +9,13 @@ seen, on any device.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from wcbench.data.datasets import ArrayDataset
+from wcbench.seeding import derive_seed
 
 
 def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -40,8 +40,7 @@ class Normalize(torch.nn.Module):
 
 def epoch_seed(seed: int, epoch: int) -> int:
     """A 63-bit generator seed from (seed, epoch), stable across platforms and Python versions."""
-    digest = hashlib.sha256(f"wcbench-loader:{int(seed)}:{int(epoch)}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
+    return derive_seed("loader", seed, epoch)
 
 
 def random_crop(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, padding: int) -> torch.Tensor:

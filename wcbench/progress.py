@@ -1,0 +1,80 @@
+"""Progress bars on stderr (rich), shared by the search loop and retraining.
+
+Bars are drawn only when asked and when stderr is a terminal, so logs, pipes and batch jobs stay
+clean; ``enabled=True`` forces them on. :data:`console_err` is the one stderr console: the command
+line prints its messages through it too, so they appear above a running bar instead of inside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+console_err = Console(stderr=True)
+
+
+class ProgressBars:
+    """Named bars (description, bar, done/total, elapsed, remaining, status); silent when off.
+
+    ``enabled``: None draws bars only on a terminal, True always, False never. Every method is a
+    no-op when the bars are off, so callers need no ``if``; tasks are then None.
+    """
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        self.enabled = console_err.is_terminal if enabled is None else bool(enabled)
+        self.bar: Progress | None = None
+        if self.enabled:
+            self.bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[status]}"),
+                console=console_err,
+                transient=False,
+            )
+
+    def start(self) -> None:
+        if self.bar is not None:
+            self.bar.start()
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def __enter__(self) -> ProgressBars:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def add(self, description: str, total: int, completed: int = 0, status: str = "") -> TaskID | None:
+        """A new bar; None when the bars are off."""
+        if self.bar is None:
+            return None
+        return self.bar.add_task(description, total=total, completed=completed, status=status)
+
+    def advance(self, task: TaskID | None, steps: int = 1) -> None:
+        if self.bar is not None and task is not None:
+            self.bar.advance(task, steps)
+
+    def update(self, task: TaskID | None, **fields: Any) -> None:
+        """``rich.progress.Progress.update``: ``advance=``, ``completed=``, ``status=`` ..."""
+        if self.bar is not None and task is not None:
+            self.bar.update(task, **fields)
+
+    def remove(self, task: TaskID | None) -> None:
+        if self.bar is not None and task is not None:
+            self.bar.remove_task(task)
