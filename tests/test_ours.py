@@ -15,10 +15,11 @@ import torch.nn.functional as F
 from searchers.loop import resolve_search, run_search
 from searchers.strategies.ours import Ours, OursConfig, search_overrides
 from searchers.testers.augment import AugmentPolicy
-from searchers.testers.auxiliary import SmallCNN, TiedAuxiliary
+from searchers.testers.auxiliary import TiedAuxiliary
 from searchers.testers.fqgan import ConditionalGAN
 from searchers.testers.tester import AugmentTester, GanTester
 from wcbench.registry import searcher_names
+from wcbench.smallcnn import SmallCNN
 
 pytestmark = pytest.mark.timeout(300)
 

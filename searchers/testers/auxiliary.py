@@ -6,7 +6,7 @@ generated data are "meaningful". Every classifier here takes images in [0, 1] an
 * :class:`ResNet18Cifar` -- ResNet-18, CIFAR variant (3x3 stem, no max-pool, BasicBlocks [2, 2, 2, 2] at
   64/128/256/512 channels; ``width`` scales them). The paper's V (Sec. 4.2) and reference classifier
   (App. D.3).
-* :class:`SmallCNN` -- three conv-BN-ReLU stages and a linear layer: the quick preset's V and reference.
+* :class:`~wcbench.smallcnn.SmallCNN` (the core's small CNN) -- the quick preset's V and reference.
 * :class:`TiedAuxiliary` -- V under parameter tying (Sec. 3.3, cost reduction): **the feature layers are
   the discriminator's trunk**, shared by reference (not registered as a submodule, so V's parameters are
   only its head), and V owns a light head of two feed-forward layers, ``Linear(C, hidden)-ReLU-
@@ -30,19 +30,13 @@ from torch import Tensor, nn
 
 from searchers.testers.functional import frozen
 from wcbench.data import Normalize
-
-_ACTS = {"relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU}
-
-
-def _act(name: str) -> nn.Module:
-    """``relu`` (the models' activation) or a smooth one for finite-difference checks."""
-    return _ACTS[name]()
+from wcbench.smallcnn import SmallCNN, activation
 
 
 class BasicBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int, act: str = "relu") -> None:
         super().__init__()
-        self.act = _act(act)
+        self.act = activation(act)
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(c_out)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
@@ -72,7 +66,9 @@ class ResNet18Cifar(nn.Module):
     ) -> None:
         super().__init__()
         self.norm = Normalize(mean, std)
-        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), _act(act))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), activation(act)
+        )
         layers, c = [], width
         for i, mult in enumerate((1, 2, 4, 8)):
             stride = 1 if i == 0 else 2
@@ -93,39 +89,6 @@ class ResNet18Cifar(nn.Module):
         return self.fc(self.features(x))
 
 
-class SmallCNN(nn.Module):
-    """conv3-BN-ReLU-avgpool x 3 (width, 2 width, 4 width), global average pool, linear."""
-
-    def __init__(
-        self,
-        num_classes: int,
-        width: int = 16,
-        mean: Sequence[float] = (0.5, 0.5, 0.5),
-        std: Sequence[float] = (0.5, 0.5, 0.5),
-        act: str = "relu",
-    ) -> None:
-        super().__init__()
-        self.norm = Normalize(mean, std)
-        blocks, c = [], 3
-        for mult in (1, 2, 4):
-            blocks += [
-                nn.Conv2d(c, width * mult, 3, 1, 1, bias=False),
-                nn.BatchNorm2d(width * mult),
-                _act(act),
-            ]
-            blocks.append(nn.AvgPool2d(2))
-            c = width * mult
-        self.body = nn.Sequential(*blocks)
-        self.fc = nn.Linear(c, num_classes)
-        self.feature_dim = c
-
-    def features(self, x: Tensor) -> Tensor:
-        return F.adaptive_avg_pool2d(self.body(self.norm(x)), 1).flatten(1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.features(x))
-
-
 class TiedAuxiliary(nn.Module):
     """V = head(discriminator trunk(x)): feature layers tied to D (Sec. 3.3), see the module docstring."""
 
@@ -135,7 +98,7 @@ class TiedAuxiliary(nn.Module):
         super().__init__()
         self._trunk = [discriminator]  # a reference, not a submodule: V's parameters are the head only
         dim = discriminator.channels
-        self.head = nn.Sequential(nn.Linear(dim, hidden), _act(act), nn.Linear(hidden, num_classes))
+        self.head = nn.Sequential(nn.Linear(dim, hidden), activation(act), nn.Linear(hidden, num_classes))
         self.feature_dim = dim
 
     @property
