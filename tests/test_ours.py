@@ -14,10 +14,11 @@ import torch.nn.functional as F
 
 from searchers.loop import resolve_search, run_search
 from searchers.strategies.ours import Ours, OursConfig, search_overrides
-from searchers.testers.augment import AugmentPolicy
+from searchers.testers.augment import AugmentTester
 from searchers.testers.auxiliary import TiedAuxiliary
+from searchers.testers.dada import AugmentPolicy
 from searchers.testers.fqgan import ConditionalGAN
-from searchers.testers.tester import AugmentTester, GanTester
+from searchers.testers.gan import GanTester
 from wcbench.registry import searcher_names
 from wcbench.smallcnn import SmallCNN
 

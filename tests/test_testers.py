@@ -10,12 +10,12 @@ import torch.nn.functional as F
 from PIL import Image, ImageEnhance, ImageOps
 from torch import nn
 
-from searchers.testers import augment as A
+from searchers.testers import dada as A
 from searchers.testers.auxiliary import ResNet18Cifar, TiedAuxiliary
 from searchers.testers.fqgan import GENERATORS, ConditionalGAN, FeatureQuantizer, SNLinear, fq_defaults
 from searchers.testers.functional import fcall, frozen, mixed_exact, mixed_fd, named_params
+from searchers.testers.gan import GanTester
 from searchers.testers.regularizers import decov
-from searchers.testers.tester import GanTester
 from wcbench.smallcnn import SmallCNN
 
 pytestmark = pytest.mark.timeout(120)
