@@ -10,19 +10,24 @@ and the tester maximises ``L(W', A, f(tester)) - lambda * L(V', D_val)`` (Eq. 11
 ``arch_step`` supplies ``W'`` and the hypergradient of A (Eq. 12-14: darts2nd unrolls, first-order
 algorithms use W' = W); this strategy never touches an algorithm.
 
-Per iteration (Algorithm 1), with the tester a GAN (``tester=gan``, default for darts1st/darts2nd, Eq. 5)
-or the DADA augmentation policy (``tester=augment``, default for pdarts/pcdarts/prdarts, Eq. 6):
+Per iteration (Algorithm 1) the strategy calls its tester through the interface of
+:mod:`searchers.testers.base` -- a GAN (``tester=gan``, default for darts1st/darts2nd, Eq. 5,
+:mod:`searchers.testers.gan`), the DADA augmentation policy (``tester=augment``, default for
+pdarts/pcdarts/prdarts, Eq. 6, :mod:`searchers.testers.augment`) or the selection variables of the
+pretrain ablation (Eq. 19, :mod:`searchers.testers.selection`):
 
-1. ``objective(ctx)``: ``G' = G - eta_g grad_G L_dg(G, B)`` (Eq. 8, one-step unrolled with
-   ``torch.func.functional_call``); the closure generates ``f(G')`` (class labels y drawn uniformly,
-   z ~ N(0, I)) and returns the objective above. G''s parameters (or P itself) are put in
-   ``ctx.extra_arch_step_params``, so the architecture step also returns
-   ``v = grad_{G'} L(W', A, f(G'))``.
-2. ``after_arch_step``: V' (Eq. 9), ``u = grad_{V'} L(V', D_val)``, and the hypergradient of B (Eq. 11,
-   15-16), by finite differences (``hypergrad=fd``, default, as the paper) or double backward
-   (``hypergrad=exact``); B takes an Adam ascent step (see :mod:`searchers.testers.tester`).
-3. ``after_weight_step``: the ordinary updates -- D (hinge + FQ loss, every iteration), G (SGD on L_dg),
-   V (SGD on generated data). All run also in the algorithm's weights-only warm-up epochs.
+1. ``objective(ctx)``: a D_val batch, then the tester's generated batch ``f(tester)``
+   (``validation_batch``; on a due iteration the GAN's one-step unrolled ``G' = G - eta_g grad_G
+   L_dg(G, B)``, Eq. 8, and ``f(G')``); the closure returns the objective above. The tensors ``f``
+   is differentiable in (G''s parameters, P, s) go to ``ctx.extra_arch_step_params``, so the
+   architecture step also returns ``v = grad_{G'} L(W', A, f(G'))``.
+2. ``after_arch_step`` (due iterations): a D_val batch for V, then the tester's ``upper_step``: V'
+   (Eq. 9), ``u = grad_{V'} L(V', D_val)``, the hypergradient of B (Eq. 11, 15-16) by finite
+   differences (``hypergrad=fd``, default, as the paper) or double backward (``hypergrad=exact``), and
+   an Adam ascent step on B.
+3. ``after_weight_step``: the tester's ``lower_step``, its ordinary updates -- D (hinge + FQ loss, every
+   iteration), G (SGD on L_dg), V (SGD on generated data). All run also in the algorithm's
+   weights-only warm-up epochs.
 
 Cost reduction (Sec. 3.3; ``cost_reduction=true`` = CR, default; ``false`` = NCR): hypergradients of A,
 G and B every ``hyper_every`` = 8 iterations (G's SGD step too; D, V and W every iteration); DeCov on
@@ -46,9 +51,9 @@ variable, updated by the same hypergradient and not by its GAN loss), ``ablation
 a fixed pretrained GAN generates ``pretrain_pairs`` pairs once; selection variables s weight them; the
 D_val term's weight is ``gamma``), ``generator=fqgan|sngan|biggan`` (Table 8).
 
-Tester initialisation (App. A.1, B.2.3): :func:`~searchers.testers.tester.pretrain_tester` trains G, D
-and V on the search-train split and caches them under ``<data root>/testers/`` keyed by dataset, split
-and settings. ``tester_init=cache`` (default) starts from that cache when present and otherwise logs
+Tester initialisation (App. A.1, B.2.3, :mod:`searchers.testers.build`):
+:func:`~searchers.testers.pretrain.pretrain_tester` trains G, D and V on the search-train split and
+caches them under ``<data root>/testers/`` keyed by dataset, split and settings. ``tester_init=cache`` (default) starts from that cache when present and otherwise logs
 that it trains from scratch; ``pretrain`` pretrains (and caches) when missing; ``scratch`` forces
 scratch. The pretrain ablation always needs a pretrained GAN (it pretrains when missing).
 
@@ -57,7 +62,7 @@ once on search-train, cached) on this epoch's generated validation set (Fig. 1 l
 codes / images and random numbers every epoch); V's D_val loss; B (or the policy's entropy and top
 sub-policies, or the selection statistics); the adversarial loss (mean learner loss on generated data
 over the epoch's architecture steps); and a PNG grid of generated examples (Fig. 2) in
-``<out_dir>/tester/epoch-XXX.png``.
+``<out_dir>/tester/epoch-XXX.png`` (:mod:`searchers.testers.diagnostics`).
 """
 
 from __future__ import annotations
@@ -460,7 +465,7 @@ class Ours(ValidationStrategy):
         assert self.tester is not None
         cfg = self.config
         stats: dict[str, Any] = {
-            "tester": self.kind,
+            "tester": self.tester.kind,
             "generator": cfg.generator if self.kind == "gan" else None,
             "lambda": self._lam,
             "gamma": cfg.gamma,

@@ -1,7 +1,8 @@
 """The differentiable augmentation policy P (DADA, Li et al. 2020; paper Sec. 3.3 and Eq. 6).
 
 P plays the role of the tester's hyperparameters B: the adversarial validation set is
-``f(P, D_tr)``, a random subset of the training split augmented by P.
+``f(P, D_tr)``, a random subset of the training split augmented by P (the tester:
+:mod:`searchers.testers.augment`).
 
 Policy
 ------
