@@ -53,9 +53,10 @@ D_val term's weight is ``gamma``), ``generator=fqgan|sngan|biggan`` (Table 8).
 
 Tester initialisation (App. A.1, B.2.3, :mod:`searchers.testers.build`):
 :func:`~searchers.testers.pretrain.pretrain_tester` trains G, D and V on the search-train split and
-caches them under ``<data root>/testers/`` keyed by dataset, split and settings. ``tester_init=cache`` (default) starts from that cache when present and otherwise logs
-that it trains from scratch; ``pretrain`` pretrains (and caches) when missing; ``scratch`` forces
-scratch. The pretrain ablation always needs a pretrained GAN (it pretrains when missing).
+caches them under ``<data root>/testers/`` keyed by dataset, split and settings.
+``tester_init=cache`` (default) starts from that cache when present and otherwise logs that it trains
+from scratch; ``pretrain`` pretrains (and caches) when missing; ``scratch`` forces scratch. The pretrain
+ablation always needs a pretrained GAN (it pretrains when missing).
 
 Diagnostics per epoch (``epoch_stats``): the error of a fixed reference classifier (ResNet-18 trained
 once on search-train, cached) on this epoch's generated validation set (Fig. 1 left; the same latent
