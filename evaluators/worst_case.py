@@ -40,6 +40,7 @@ from wcbench.errors import ConfigError, DatasetError, TrainingError
 from wcbench.metrics import MetricSpec
 from wcbench.registry import SCORERS
 from wcbench.runs import atomic_write_json, atomic_writer, read_json
+from wcbench.smallcnn import SmallCNN
 
 SUBSET_FORMAT = "wcbench-worst-case-subset/1"
 
@@ -303,33 +304,6 @@ def committee_config(preset: str, overrides: dict[str, Any] | None = None) -> Co
     return resolve_config(CommitteeConfig, COMMITTEE_PRESETS[preset], overrides or {})
 
 
-class SmallCNN(nn.Module):
-    """Three conv-BN-ReLU blocks (32, 64, 128 channels), global average pool, linear."""
-
-    def __init__(self, num_classes: int) -> None:
-        super().__init__()
-
-        def block(cin: int, cout: int) -> list[nn.Module]:
-            return [
-                nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-                nn.BatchNorm2d(cout),
-                nn.ReLU(inplace=True),
-            ]
-
-        self.features = nn.Sequential(
-            *block(3, 32),
-            nn.MaxPool2d(2),
-            *block(32, 64),
-            nn.MaxPool2d(2),
-            *block(64, 128),
-            nn.AdaptiveAvgPool2d(1),
-        )
-        self.fc = nn.Linear(128, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x).flatten(1))
-
-
 class _FirstOutput(nn.Module):
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
@@ -343,7 +317,7 @@ class _FirstOutput(nn.Module):
 def committee_network(cfg: CommitteeConfig, num_classes: int) -> nn.Module:
     """One member's untrained network."""
     if cfg.arch == "small":
-        return SmallCNN(num_classes)
+        return SmallCNN(num_classes, width=32, mean=None, std=None, pool="max", pool_last=False)
     if cfg.arch == "resnet18":
         from torchvision.models import resnet18
 

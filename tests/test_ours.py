@@ -14,11 +14,15 @@ import torch.nn.functional as F
 
 from searchers.loop import resolve_search, run_search
 from searchers.strategies.ours import Ours, OursConfig, search_overrides
-from searchers.testers.augment import AugmentPolicy
-from searchers.testers.auxiliary import SmallCNN, TiedAuxiliary
+from searchers.testers.augment import AugmentTester
+from searchers.testers.auxiliary import TiedAuxiliary
+from searchers.testers.base import GeneratedBatch, Tester
+from searchers.testers.base import TesterStep as Step  # (not collected as a test class)
+from searchers.testers.dada import AugmentPolicy
 from searchers.testers.fqgan import ConditionalGAN
-from searchers.testers.tester import AugmentTester, GanTester
+from searchers.testers.gan import GanTester
 from wcbench.registry import searcher_names
+from wcbench.smallcnn import SmallCNN
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -280,3 +284,110 @@ def test_resume_gives_the_same_tester(tmp_path: Path) -> None:
     resumed = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert resumed[-1]["strategy"]["B"] == full[-1]["strategy"]["B"]
     assert resumed[-1]["genotype"] == full[-1]["genotype"]
+
+
+# ============================================================================ the tester interface
+
+
+class NoiseTester(Tester):
+    """A tiny tester through the interface alone: noise images times a learnable brightness ``scale``
+    (its upper-level variable, ascended with the learner's loss gradient); no lower level but a count."""
+
+    kind = "noise"
+
+    def __init__(self, num_classes: int, shape: tuple[int, ...]) -> None:
+        self.num_classes, self.shape = num_classes, shape
+        self.scale = torch.nn.Parameter(torch.tensor(0.5))
+        self.calls: dict[str, int] = {"validation_batch": 0, "upper_step": 0, "lower_step": 0}
+        self.upper_grads: list[float] = []
+
+    def _noise(self, n: int, g: torch.Generator, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.rand(n, *self.shape, generator=g).to(device)
+        return x, torch.randint(self.num_classes, (n,), generator=g).to(device)
+
+    def validation_batch(self, step: Step) -> GeneratedBatch:
+        self.calls["validation_batch"] += 1
+        x, y = self._noise(step.batch_size, step.generator, step.device)
+        scale = self.scale if step.due else self.scale.detach()
+        if step.due:
+            self.scale.grad = None
+        return GeneratedBatch(lambda: ((x * scale).clamp(0, 1), y, None), [self.scale] if step.due else [])
+
+    def upper_step(self, step, batch, val_batch, *, lam, mode, r):  # noqa: ANN001, ANN201
+        self.calls["upper_step"] += 1
+        assert batch.params == [self.scale] and val_batch[0].shape[1:] == self.shape
+        grad = float(self.scale.grad) if self.scale.grad is not None else 0.0
+        self.upper_grads.append(grad)
+        with torch.no_grad():
+            self.scale.add_(0.01 * grad).clamp_(0.1, 1.0)  # gradient ascent on the learner's loss
+        self.scale.grad = None
+        return {}
+
+    def lower_step(self, step: Step) -> dict[str, torch.Tensor]:
+        self.calls["lower_step"] += 1
+        return {"noise_lower_steps": torch.tensor(1.0)}
+
+    def diagnostic_inputs(self, n, generator, train, num_classes, device):  # noqa: ANN001, ANN201
+        x, y = self._noise(n, generator, device)
+        return {"x": x, "y": y}
+
+    def generated_set(self, inputs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        return (inputs["x"] * self.scale.detach()).clamp(0, 1), inputs["y"]
+
+    def diagnostics(self) -> dict[str, Any]:
+        return {"noise_scale": float(self.scale.detach())}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"scale": self.scale.detach().clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            self.scale.copy_(state["scale"])
+
+
+def test_a_tester_implementing_the_interface_plugs_into_ours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, instances: list[Ours]
+) -> None:
+    def make_tester(self: Ours, ctx: Any, generator: torch.Generator) -> Tester:
+        self.init_note = "a noise tester (test)"
+        return NoiseTester(ctx.num_classes, tuple(ctx.train.images.shape[1:]))
+
+    monkeypatch.setattr(Ours, "make_tester", make_tester)
+    hist = search(tmp_path, "ours-darts1st", **{"epochs": 2, "max_steps_per_epoch": 3})
+    tester = instances[-1].tester
+    assert isinstance(tester, NoiseTester)
+    st = hist[-1]["strategy"]
+    assert st["tester"] == "noise" and st["tester_init"] == "a noise tester (test)"
+    assert 0.1 <= st["noise_scale"] <= 1.0 and st["noise_lower_steps"] == 1.0
+    assert 0.0 <= st["reference_error"] <= 1.0 and st["aux_val_loss"] is None
+    assert (tmp_path / "run" / st["grid_png"]).exists()
+    # Algorithm 1: a generated batch per architecture step, an upper step on every due one (with the
+    # learner's gradient in the tester's variable), a lower step after every weight step
+    arch = sum(h["strategy"]["arch_steps"] for h in hist)
+    hyper = sum(h["strategy"]["hyper_steps"] for h in hist)
+    assert tester.calls["validation_batch"] == arch and tester.calls["upper_step"] == hyper >= 1
+    assert tester.calls["lower_step"] == sum(h["steps"] for h in hist)
+    assert any(g != 0.0 for g in tester.upper_grads)
+
+
+def test_ours_talks_to_testers_through_the_interface_only() -> None:
+    """Algorithm 1 (ours.py) names no tester class and imports no tester implementation."""
+    import ast
+
+    import searchers.strategies.ours as ours
+
+    tree = ast.parse(Path(ours.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    testers = {m for m in imported if m and m.startswith("searchers.testers.")}
+    assert testers <= {
+        "searchers.testers.base",
+        "searchers.testers.build",
+        "searchers.testers.diagnostics",
+        "searchers.testers.regularizers",
+    }
+    concrete = {"GanTester", "AugmentTester", "SelectionTester", "Tester"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "isinstance":
+            named = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
+            named |= {n.attr for n in ast.walk(node.args[1]) if isinstance(n, ast.Attribute)}
+            assert not named & concrete, ast.unparse(node)

@@ -27,11 +27,6 @@ LONG_MODULES: dict[str, str] = {
     "wcbench.data.datasets": "The ArrayDataset and one short reader per on-disk dataset format.",
     "searchers.base": "The search API every algorithm and strategy implements, with the shared DARTS step.",
     "evaluators.retrain": "One training loop with its resume, DDP and DARTS-recipe settings.",
-    # being split in refactor-report/tester: delete these entries after merging those branches
-    "wcbench.report": "being split in refactor-report/tester",
-    "searchers.strategies.ours": "being split in refactor-report/tester",
-    "searchers.testers.tester": "being split in refactor-report/tester",
-    "searchers.testers.fqgan": "being split in refactor-report/tester",
 }
 
 

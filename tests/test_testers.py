@@ -8,13 +8,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageEnhance, ImageOps
+from torch import nn
 
-from searchers.testers import augment as A
-from searchers.testers.auxiliary import ResNet18Cifar, SmallCNN, TiedAuxiliary
+from searchers.testers import dada as A
+from searchers.testers.auxiliary import ResNet18Cifar, TiedAuxiliary
 from searchers.testers.fqgan import GENERATORS, ConditionalGAN, FeatureQuantizer, SNLinear, fq_defaults
 from searchers.testers.functional import fcall, frozen, mixed_exact, mixed_fd, named_params
+from searchers.testers.gan import GanTester
 from searchers.testers.regularizers import decov
-from searchers.testers.tester import GanTester
+from wcbench.smallcnn import SmallCNN
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -187,6 +189,29 @@ def test_auxiliary_models_shapes_and_tying() -> None:
     v(x)
     for k, b in gan.D.named_buffers():
         torch.testing.assert_close(b, before[k])
+
+
+def test_one_small_cnn_builds_both_of_its_users() -> None:
+    """The testers' V/reference (normalising, avg pool after every stage) and the worst-case committee
+    member (normalised inputs, max pool after the first two stages): one class, two settings."""
+    x = torch.rand(2, 3, 32, 32)
+    v = SmallCNN(7, width=4, mean=(0.4, 0.5, 0.6), std=(0.2, 0.2, 0.2))
+    assert [k for k in v.state_dict() if k.startswith("norm")] == ["norm.mean", "norm.std"]
+    assert [type(m) for m in v.body if isinstance(m, (nn.AvgPool2d, nn.MaxPool2d))] == [nn.AvgPool2d] * 3
+    member = SmallCNN(7, width=32, mean=None, std=None, pool="max", pool_last=False)
+    pools = [type(m) for m in member.body if isinstance(m, (nn.AvgPool2d, nn.MaxPool2d))]
+    assert pools == [nn.MaxPool2d] * 2 and member.feature_dim == 128
+    assert not any(k.startswith("norm") for k in member.state_dict())
+    assert [tuple(p.shape) for p in member.parameters() if p.ndim == 4] == [
+        (32, 3, 3, 3),
+        (64, 32, 3, 3),
+        (128, 64, 3, 3),
+    ]
+    assert member(x).shape == (2, 7) and v(x).shape == (2, 7)
+    # no normalisation in front of the member: its input is what the first conv reads
+    torch.testing.assert_close(member.body[0](x), member.body[0](member.norm(x)))
+    with pytest.raises(ValueError, match="pool"):
+        SmallCNN(7, pool="min")  # type: ignore[arg-type]
 
 
 def test_decov_equals_hand_computation() -> None:

@@ -10,19 +10,24 @@ and the tester maximises ``L(W', A, f(tester)) - lambda * L(V', D_val)`` (Eq. 11
 ``arch_step`` supplies ``W'`` and the hypergradient of A (Eq. 12-14: darts2nd unrolls, first-order
 algorithms use W' = W); this strategy never touches an algorithm.
 
-Per iteration (Algorithm 1), with the tester a GAN (``tester=gan``, default for darts1st/darts2nd, Eq. 5)
-or the DADA augmentation policy (``tester=augment``, default for pdarts/pcdarts/prdarts, Eq. 6):
+Per iteration (Algorithm 1) the strategy calls its tester through the interface of
+:mod:`searchers.testers.base` -- a GAN (``tester=gan``, default for darts1st/darts2nd, Eq. 5,
+:mod:`searchers.testers.gan`), the DADA augmentation policy (``tester=augment``, default for
+pdarts/pcdarts/prdarts, Eq. 6, :mod:`searchers.testers.augment`) or the selection variables of the
+pretrain ablation (Eq. 19, :mod:`searchers.testers.selection`):
 
-1. ``objective(ctx)``: ``G' = G - eta_g grad_G L_dg(G, B)`` (Eq. 8, one-step unrolled with
-   ``torch.func.functional_call``); the closure generates ``f(G')`` (class labels y drawn uniformly,
-   z ~ N(0, I)) and returns the objective above. G''s parameters (or P itself) are put in
-   ``ctx.extra_arch_step_params``, so the architecture step also returns
-   ``v = grad_{G'} L(W', A, f(G'))``.
-2. ``after_arch_step``: V' (Eq. 9), ``u = grad_{V'} L(V', D_val)``, and the hypergradient of B (Eq. 11,
-   15-16), by finite differences (``hypergrad=fd``, default, as the paper) or double backward
-   (``hypergrad=exact``); B takes an Adam ascent step (see :mod:`searchers.testers.tester`).
-3. ``after_weight_step``: the ordinary updates -- D (hinge + FQ loss, every iteration), G (SGD on L_dg),
-   V (SGD on generated data). All run also in the algorithm's weights-only warm-up epochs.
+1. ``objective(ctx)``: a D_val batch, then the tester's generated batch ``f(tester)``
+   (``validation_batch``; on a due iteration the GAN's one-step unrolled ``G' = G - eta_g grad_G
+   L_dg(G, B)``, Eq. 8, and ``f(G')``); the closure returns the objective above. The tensors ``f``
+   is differentiable in (G''s parameters, P, s) go to ``ctx.extra_arch_step_params``, so the
+   architecture step also returns ``v = grad_{G'} L(W', A, f(G'))``.
+2. ``after_arch_step`` (due iterations): a D_val batch for V, then the tester's ``upper_step``: V'
+   (Eq. 9), ``u = grad_{V'} L(V', D_val)``, the hypergradient of B (Eq. 11, 15-16) by finite
+   differences (``hypergrad=fd``, default, as the paper) or double backward (``hypergrad=exact``), and
+   an Adam ascent step on B.
+3. ``after_weight_step``: the tester's ``lower_step``, its ordinary updates -- D (hinge + FQ loss, every
+   iteration), G (SGD on L_dg), V (SGD on generated data). All run also in the algorithm's
+   weights-only warm-up epochs.
 
 Cost reduction (Sec. 3.3; ``cost_reduction=true`` = CR, default; ``false`` = NCR): hypergradients of A,
 G and B every ``hyper_every`` = 8 iterations (G's SGD step too; D, V and W every iteration); DeCov on
@@ -46,18 +51,19 @@ variable, updated by the same hypergradient and not by its GAN loss), ``ablation
 a fixed pretrained GAN generates ``pretrain_pairs`` pairs once; selection variables s weight them; the
 D_val term's weight is ``gamma``), ``generator=fqgan|sngan|biggan`` (Table 8).
 
-Tester initialisation (App. A.1, B.2.3): :func:`~searchers.testers.tester.pretrain_tester` trains G, D
-and V on the search-train split and caches them under ``<data root>/testers/`` keyed by dataset, split
-and settings. ``tester_init=cache`` (default) starts from that cache when present and otherwise logs
-that it trains from scratch; ``pretrain`` pretrains (and caches) when missing; ``scratch`` forces
-scratch. The pretrain ablation always needs a pretrained GAN (it pretrains when missing).
+Tester initialisation (App. A.1, B.2.3, :mod:`searchers.testers.build`):
+:func:`~searchers.testers.pretrain.pretrain_tester` trains G, D and V on the search-train split and
+caches them under ``<data root>/testers/`` keyed by dataset, split and settings.
+``tester_init=cache`` (default) starts from that cache when present and otherwise logs that it trains
+from scratch; ``pretrain`` pretrains (and caches) when missing; ``scratch`` forces scratch. The pretrain
+ablation always needs a pretrained GAN (it pretrains when missing).
 
 Diagnostics per epoch (``epoch_stats``): the error of a fixed reference classifier (ResNet-18 trained
 once on search-train, cached) on this epoch's generated validation set (Fig. 1 left; the same latent
 codes / images and random numbers every epoch); V's D_val loss; B (or the policy's entropy and top
 sub-policies, or the selection statistics); the adversarial loss (mean learner loss on generated data
 over the epoch's architecture steps); and a PNG grid of generated examples (Fig. 2) in
-``<out_dir>/tester/epoch-XXX.png``.
+``<out_dir>/tester/epoch-XXX.png`` (:mod:`searchers.testers.diagnostics`).
 """
 
 from __future__ import annotations
@@ -84,25 +90,10 @@ from searchers.base import (
     StrategyConfig,
     ValidationStrategy,
 )
-from searchers.testers.augment import AugmentPolicy
-from searchers.testers.auxiliary import (
-    TiedAuxiliary,
-    build_classifier,
-    classifier_error,
-    train_classifier,
-)
-from searchers.testers.fqgan import ConditionalGAN, fq_defaults
+from searchers.testers.base import Tester, TesterStep, raw_batch
+from searchers.testers.build import build_tester, data_stats
+from searchers.testers.diagnostics import classifier_error, probe_val_loss, reference_classifier, save_grid
 from searchers.testers.regularizers import decov
-from searchers.testers.tester import (
-    AugmentTester,
-    GanTester,
-    SelectionTester,
-    _atomic_save,
-    cache_key,
-    load_pretrained,
-    pretrain_tester,
-    tester_cache_name,
-)
 from wcbench.config import preset_file
 from wcbench.errors import ConfigError
 from wcbench.registry import STRATEGIES
@@ -229,27 +220,6 @@ def _own_rng(device: torch.device, generator: torch.Generator) -> Iterator[None]
         yield
 
 
-def _stats(ctx: SearchContext) -> tuple[list[float], list[float]]:
-    """The dataset's normalisation (mean, std) as lists."""
-    return ctx.train.mean.flatten().tolist(), ctx.train.std.flatten().tolist()
-
-
-def _raw(split: Any, pos: Tensor) -> tuple[Tensor, Tensor]:
-    """Unaugmented [0, 1] images and labels of a SplitData at positions ``pos``."""
-    p = pos.to(split.images.device)
-    return split.images.index_select(0, p).float() / 255, split.labels.index_select(0, p)
-
-
-def save_grid(x: Tensor, path: Path, nrow: int) -> None:
-    """Save [0, 1] images (N, 3, H, W) as a PNG grid, atomically."""
-    from torchvision.utils import save_image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    save_image(x.detach().float().cpu().clamp(0, 1), tmp, nrow=nrow, padding=1)
-    tmp.replace(path)
-
-
 # ================================================================================== the strategy
 
 
@@ -267,7 +237,7 @@ class Ours(ValidationStrategy):
 
     def __init__(self, config: StrategyConfig) -> None:
         super().__init__(config)
-        self.tester: GanTester | AugmentTester | SelectionTester | None = None
+        self.tester: Tester | None = None
         self.reference: nn.Module | None = None
         self.init_note = ""
         self._pending: dict[str, Any] | None = None
@@ -306,31 +276,6 @@ class Ours(ValidationStrategy):
         return self.data_dir / "testers"
 
     # ---------------------------------------------------------------- building
-    def _build_gan(self, ctx: SearchContext) -> ConditionalGAN:
-        cfg = self.config
-        fq = fq_defaults(ctx.dataset)
-        size = 2 ** (cfg.dict_size_log2 or int(fq["dict_size_log2"]))
-        return ConditionalGAN(
-            cfg.generator,
-            ctx.num_classes,
-            width=cfg.gan_width,
-            dim_z=cfg.dim_z,
-            fq_layers=cfg.fq_layers,
-            dict_size=size,
-            decay=fq["decay"] if cfg.decay is None else cfg.decay,
-            fq_weight=fq["fq_weight"] if cfg.fq_weight is None else cfg.fq_weight,
-        ).to(ctx.device)
-
-    def _build_aux(
-        self, ctx: SearchContext, gan: ConditionalGAN | None, force: bool = False
-    ) -> nn.Module | None:
-        cfg = self.config
-        if self._lam <= 0 and not force:
-            return None  # adversarial only: stage III skipped (Eq. 20)
-        if gan is not None and cfg.cost_reduction and cfg.tie_auxiliary:
-            return TiedAuxiliary(gan.D, ctx.num_classes, cfg.aux_hidden).to(ctx.device)
-        return build_classifier(cfg.aux_arch, ctx.num_classes, cfg.aux_width, *_stats(ctx)).to(ctx.device)
-
     def setup(self, ctx: SearchContext) -> None:
         cfg = self.config
         self._resolve(ctx)
@@ -341,142 +286,58 @@ class Ours(ValidationStrategy):
         self.batch_size = int(cfg.gen_batch or ctx.config.batch_size)
         g_setup = _seeded(ctx.seed, "setup")
         with _own_rng(ctx.device, g_setup):  # the search's global RNG stream is left as it was
-            self._build_tester(ctx, g_setup)
-            self._build_reference(ctx)
+            self.tester = self.make_tester(ctx, g_setup)
+            self.reference = self._make_reference(ctx)
         n_tr, n_val = len(ctx.train), len(ctx.val)
         self.train_stream = IndexStream(torch.arange(n_tr), self.batch_size, ctx.generator)
         self.val_stream = IndexStream(torch.arange(n_val), ctx.config.batch_size, ctx.generator)
         self.aux_val_stream = IndexStream(torch.arange(n_val), self.batch_size, ctx.generator)
-        if isinstance(self.tester, SelectionTester):
-            m = self.tester.images.shape[0]
-            self.pair_stream = IndexStream(torch.arange(m), self.batch_size, ctx.generator)
-        self._build_diag_bank(ctx)
+        self._fix_diagnostic_inputs(ctx)
         self.out_dir = Path(ctx.out_dir) if ctx.out_dir is not None else None
 
-    def _build_tester(self, ctx: SearchContext, g: torch.Generator) -> None:
-        cfg = self.config
-        common = dict(
-            momentum=cfg.tester_momentum,
-            weight_decay=cfg.tester_weight_decay,
-            grad_clip=cfg.tester_grad_clip,
-            b_lr=cfg.b_lr,
-            b_betas=tuple(cfg.b_betas),
-            b_weight_decay=cfg.b_weight_decay,
+    def make_tester(self, ctx: SearchContext, generator: torch.Generator) -> Tester:
+        """The tester of ``self.kind`` from the config, initialised as ``tester_init`` says (sets
+        ``init_note``); ``generator`` draws the setup's numbers. Override to plug in another tester."""
+        tester, self.init_note = build_tester(
+            self.kind,
+            self.config,
+            ctx,
+            cache_dir=self._cache_dir(),
+            lam=self._lam,
+            batch_size=self.batch_size,
+            generator=generator,
         )
-        cache = self._cache_dir()
-        # V is always built for the cache key and the pretraining (so lambda=0 and the pretrain ablation
-        # start from the same pretrained tester as the full method), then dropped where not used
-        if self.kind == "augment":
-            policy = AugmentPolicy(cfg.augment_temperature).to(ctx.device)
-            tester: Any = AugmentTester(policy, self._build_aux(ctx, None, force=True), **common)
-        else:
-            gan = self._build_gan(ctx)
-            tester = GanTester(
-                gan,
-                self._build_aux(ctx, gan, force=True),
-                upper="D" if cfg.ablation == "weights-only" else "B",
-                d_lr=cfg.d_lr,
-                d_betas=tuple(cfg.d_betas),
-                train_d_loss=cfg.ablation != "weights-only",
-                **common,
-            )
-        path = cache / f"{tester_cache_name(ctx.train, tester, cfg, ctx.dataset)}.pt"
-        want = cfg.tester_init
-        if self.kind == "selection" and want != "scratch":
-            want = "pretrain"
-        if want == "scratch":
-            self.init_note = "scratch (tester_init=scratch)"
-        elif path.exists():
-            load_pretrained(tester, path)
-            self.init_note = f"cache {path}"
-        elif want == "pretrain":
-            log.info("ours: pretraining the tester into %s", path)
-            pretrain_tester(
-                ctx.train, tester, cfg, cache, dataset_name=ctx.dataset, generator=g, log=log.info
-            )
-            load_pretrained(tester, path)
-            self.init_note = f"pretrained now, cache {path}"
-        else:
-            self.init_note = f"scratch (no pretrained tester at {path})"
-        log.info("ours: tester %s initialised from %s", self.kind, self.init_note)
-        if self._lam <= 0:
-            tester.aux, tester.v_opt = None, None  # adversarial only (Eq. 20): no stage III
-        if self.kind == "selection":
-            tester = self._make_selection(ctx, tester.gan, g)
-        self.tester = tester
+        return tester
 
-    @torch.no_grad()
-    def _make_selection(self, ctx: SearchContext, gan: ConditionalGAN, g: torch.Generator) -> SelectionTester:
-        """Eq. 19: generate the M pairs once with the fixed pretrained GAN."""
-        m, chunk = self.config.pretrain_pairs, 500
-        xs, ys = [], []
-        gan.eval()
-        for s in range(0, m, chunk):
-            n = min(chunk, m - s)
-            z, y = gan.sample_latent(max(n, 2), g, ctx.device)
-            x = gan.generate(z, y)[:n]
-            xs.append((x * 255).round().clamp(0, 255).to(torch.uint8))
-            ys.append(y[:n])
-        return SelectionTester(torch.cat(xs), torch.cat(ys), lr=self.config.selection_lr)
-
-    def _build_reference(self, ctx: SearchContext) -> None:
+    def _make_reference(self, ctx: SearchContext) -> nn.Module | None:
         """The fixed reference classifier of Fig. 1 (left), trained once on search-train, cached."""
         cfg = self.config
         if cfg.reference_iters <= 0 or cfg.diag_samples <= 0:
-            self.reference = None
-            return
-        settings = {
-            "arch": cfg.reference_arch,
-            "width": cfg.reference_width,
-            "iters": cfg.reference_iters,
-            "batch": 128,
-        }
-        path = (
-            self._cache_dir()
-            / f"{cache_key('reference', ctx.dataset, ctx.train.dataset_indices, settings)}.pt"
+            return None
+        return reference_classifier(
+            ctx.train,
+            dataset=ctx.dataset,
+            num_classes=ctx.num_classes,
+            stats=data_stats(ctx),
+            arch=cfg.reference_arch,
+            width=cfg.reference_width,
+            iters=cfg.reference_iters,
+            cache_dir=self._cache_dir(),
+            device=ctx.device,
+            generator=_seeded(ctx.seed, "reference"),
         )
-        model = build_classifier(cfg.reference_arch, ctx.num_classes, cfg.reference_width, *_stats(ctx)).to(
-            ctx.device
-        )
-        if path.exists():
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        else:
-            log.info("ours: training the reference classifier into %s", path)
-            train_classifier(
-                model,
-                ctx.train.images,
-                ctx.train.labels,
-                iters=cfg.reference_iters,
-                batch_size=min(128, len(ctx.train)),
-                generator=_seeded(ctx.seed, "reference"),
-            )
-            _atomic_save(model.state_dict(), path)
-        model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        self.reference = model
 
-    def _build_diag_bank(self, ctx: SearchContext) -> None:
-        """Fixed inputs of the per-epoch generated validation set (same every epoch)."""
+    def _fix_diagnostic_inputs(self, ctx: SearchContext) -> None:
+        """Fixed inputs of the per-epoch generated validation set (the same every epoch)."""
+        assert self.tester is not None
         n = self.config.diag_samples
         g = _seeded(ctx.seed, "diagnostics")
         self.bank: dict[str, Any] = {}
         if n <= 0:
             return
-        if isinstance(self.tester, GanTester):
-            z, _ = self.tester.gan.sample_latent(max(n, 2), g, ctx.device)
-            y = torch.arange(max(n, 2), device=ctx.device) % ctx.num_classes  # class-balanced
-            self.bank = {"z": z, "y": y}
-        elif isinstance(self.tester, AugmentTester):
-            pos = torch.randperm(len(ctx.train), generator=g)[:n]
-            x, y = _raw(ctx.train, pos)
-            self.bank = {"x": x, "y": y, "sample": self.tester.policy.draw(x.shape[0], g)}
-        else:
-            assert isinstance(self.tester, SelectionTester)
-            m = self.tester.images.shape[0]
-            self.bank = {"idx": torch.randperm(m, generator=g)[: min(n, m)]}
+        self.bank = self.tester.diagnostic_inputs(n, g, ctx.train, ctx.num_classes, ctx.device)
         nv = min(n, len(ctx.val))
-        self.bank["val"] = _raw(ctx.val, torch.arange(nv))
+        self.bank["val"] = raw_batch(ctx.val, torch.arange(nv))
 
     # ---------------------------------------------------------------- schedule
     def _due(self, ctx: SearchContext) -> bool:
@@ -492,14 +353,18 @@ class Ours(ValidationStrategy):
     def _normalize(self, x: Tensor) -> Tensor:
         return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
 
-    def _sample_latent(self, ctx: SearchContext, n: int | None = None) -> tuple[Tensor, Tensor]:
-        assert isinstance(self.tester, GanTester)
-        return self.tester.gan.sample_latent(n or self.batch_size, ctx.generator, ctx.device)
+    def _step(self, ctx: SearchContext) -> TesterStep:
+        """What the tester needs of this iteration (its random numbers come from ``ctx.generator``)."""
+        return TesterStep(
+            generator=ctx.generator,
+            device=ctx.device,
+            batch_size=self.batch_size,
+            eta=self._eta(ctx),
+            due=self._due(ctx),
+            train_batch=lambda: raw_batch(ctx.train, self.train_stream.next()[0]),
+        )
 
-    def _train_batch(self, ctx: SearchContext) -> tuple[Tensor, Tensor]:
-        return _raw(ctx.train, self.train_stream.next()[0])
-
-    # ---------------------------------------------------------------- ValidationStrategy
+    # ---------------------------------------------------------------- epoch statistics
     def _reset_epoch(self) -> None:
         # accumulated as tensors on the device (no host sync in the step loop), read at the epoch's end
         self._sums: dict[str, Tensor] = {}
@@ -521,66 +386,21 @@ class Ours(ValidationStrategy):
         self._reset_epoch()
         self._epoch_stats = {}
 
+    # ---------------------------------------------------------------- Algorithm 1
     def objective(self, ctx: SearchContext) -> Objective:
+        """Step 1: the architecture step's objective on the tester's generated batch (Eq. 4, 10)."""
         assert self.tester is not None
-        tester = self.tester
-        due = self._due(ctx)
+        step = self._step(ctx)
         x_val, y_val = ctx.val.batch(self.val_stream.next()[0], generator=ctx.generator)
-        extras: list[Tensor] = []
-        pending: dict[str, Any] = {"due": due}
-        if isinstance(tester, GanTester):
-            z2, y2 = self._sample_latent(ctx)
-            if due:
-                zg, yg = self._sample_latent(ctx)
-                g_prime = tester.unrolled(self._eta(ctx), zg, yg)
-                extras = list(g_prime.values())
-                pending.update(g_prime=g_prime, gen_batch=(zg, yg))
-
-                def make() -> tuple[Tensor, Tensor, Tensor | None]:
-                    return tester.generate_at(g_prime, z2, y2), y2, None
-
-            else:
-                with torch.no_grad():
-                    fixed = tester.generate_at(None, z2, y2)
-
-                def make() -> tuple[Tensor, Tensor, Tensor | None]:
-                    return fixed, y2, None
-
-        elif isinstance(tester, AugmentTester):
-            x_tr, y_tr = self._train_batch(ctx)
-            sample = tester.policy.draw(x_tr.shape[0], ctx.generator)
-            if due:
-                for p in tester.upper_params:
-                    p.grad = None
-                extras = list(tester.upper_params)
-
-                def make() -> tuple[Tensor, Tensor, Tensor | None]:
-                    return tester.augment(x_tr, sample), y_tr, None
-
-            else:
-                with torch.no_grad():
-                    fixed = tester.augment(x_tr, sample)
-
-                def make() -> tuple[Tensor, Tensor, Tensor | None]:
-                    return fixed, y_tr, None
-
-        else:
-            idx = self.pair_stream.next()[0]
-            if due:
-                tester.s.grad = None
-                extras = [tester.s]
-
-            def make() -> tuple[Tensor, Tensor, Tensor | None]:
-                x, y, s = tester.batch(idx)
-                return x, y, (s if due else s.detach())
-
-        ctx.extra_arch_step_params = extras
+        batch = self.tester.validation_batch(step)
+        ctx.extra_arch_step_params = batch.params
+        pending: dict[str, Any] = {"due": step.due, "batch": batch}
         self._pending = pending
         gamma, mu = self.config.gamma, self.decov_weight
         algorithm = ctx.algorithm
 
         def objective(model_fn: ModelFn) -> Tensor:
-            x_gen, y_gen, s = make()
+            x_gen, y_gen, s = batch.make()
             feats: list[Tensor] = []
             lin = _last_linear(algorithm) if mu > 0 else None
             handle = (
@@ -606,6 +426,7 @@ class Ours(ValidationStrategy):
         return objective
 
     def after_arch_step(self, ctx: SearchContext, result: ArchStepResult) -> None:
+        """Step 2 (due iterations): the tester's hypergradient and ascent step (Eq. 11, 15-16)."""
         p, self._pending = self._pending, None
         ctx.extra_arch_step_params = []
         if p is None:
@@ -616,89 +437,34 @@ class Ours(ValidationStrategy):
         self._add("decov", p.get("decov"))
         if not p["due"]:
             return
-        tester = self.tester
-        eta = self._eta(ctx)
-        xv, yv = _raw(ctx.val, self.aux_val_stream.next()[0])
-        if isinstance(tester, GanTester):
-            g_prime = p["g_prime"]
-            v = [torch.zeros_like(t) if t.grad is None else t.grad.detach() for t in g_prime.values()]
-            dj, st = tester.hypergradient(
-                g_prime,
-                v,
-                eta_g=eta,
-                lam=self._lam,
-                eta_v=eta,
-                gen_batch=p["gen_batch"],
-                aux_batch=self._sample_latent(ctx),
-                val_batch=(xv, yv),
-                mode=self.mode,
-                r=self.config.fd_r,
-            )
-        elif isinstance(tester, AugmentTester):
-            direct = [torch.zeros_like(t) if t.grad is None else t.grad.detach() for t in tester.upper_params]
-            for t in tester.upper_params:
-                t.grad = None
-            x1, y1 = self._train_batch(ctx)
-            dj, st = tester.hypergradient(
-                direct,
-                lam=self._lam,
-                eta_v=eta,
-                aux_batch=(x1, y1, tester.policy.draw(x1.shape[0], ctx.generator)),
-                val_batch=(xv, yv),
-                mode=self.mode,
-                r=self.config.fd_r,
-            )
-        else:
-            assert isinstance(tester, SelectionTester)
-            g = tester.s.grad
-            dj, st = [torch.zeros_like(tester.s) if g is None else g.detach()], {}
-            tester.s.grad = None
-        if dj:
-            tester.step_upper(dj)
+        assert self.tester is not None
+        step = self._step(ctx)
+        val_batch = raw_batch(ctx.val, self.aux_val_stream.next()[0])
+        st = self.tester.upper_step(
+            step, p["batch"], val_batch, lam=self._lam, mode=self.mode, r=self.config.fd_r
+        )
         self._add("aux_val_loss_unrolled", st.get("aux_val_loss_unrolled"))
         self._hyper_steps += 1
         self.hyper_steps_total += 1
 
     def after_weight_step(self, ctx: SearchContext) -> None:
-        tester = self.tester
-        eta = self._eta(ctx)
-        if isinstance(tester, GanTester):
-            if self.config.ablation != "weights-only":
-                x, y = self._train_batch(ctx)
-                z, yf = self._sample_latent(ctx)
-                for k, val in tester.train_d(x, y, z, yf).items():
-                    self._add(k, val)
-            if self._due(ctx):
-                z, yf = self._sample_latent(ctx)
-                tester.train_g(z, yf, eta)
-            if tester.aux is not None:
-                z1, y1 = self._sample_latent(ctx)
-                tester.train_aux(tester.generate_at(None, z1, y1).detach(), y1, eta)
-        elif isinstance(tester, AugmentTester) and tester.aux is not None:
-            x, y = self._train_batch(ctx)
-            with torch.no_grad():
-                xa = tester.augment(x, tester.policy.draw(x.shape[0], ctx.generator))
-            tester.train_aux(xa, y, eta)
+        """Step 3 (every iteration, warm-up included): the tester's ordinary updates."""
+        assert self.tester is not None
+        for k, val in self.tester.lower_step(self._step(ctx)).items():
+            self._add(k, val)
 
     # ---------------------------------------------------------------- diagnostics
     @torch.no_grad()
     def generated_validation_set(self) -> tuple[Tensor, Tensor]:
-        """This epoch's generated validation set from the fixed bank ([0, 1] images, labels)."""
-        tester = self.tester
-        if isinstance(tester, GanTester):
-            z, y = self.bank["z"], self.bank["y"]
-            xs = [tester.generate_at(None, z[s : s + 500], y[s : s + 500]) for s in range(0, z.shape[0], 500)]
-            return torch.cat(xs)[: self.config.diag_samples], y[: self.config.diag_samples]
-        if isinstance(tester, AugmentTester):
-            return tester.augment(self.bank["x"], self.bank["sample"]), self.bank["y"]
-        assert isinstance(tester, SelectionTester)
-        x, y, _ = tester.batch(self.bank["idx"])
-        return x, y
+        """This epoch's generated validation set from the fixed inputs ([0, 1] images, labels)."""
+        assert self.tester is not None
+        return self.tester.generated_set(self.bank)
 
     def on_epoch_end(self, ctx: SearchContext) -> None:
+        assert self.tester is not None
         cfg = self.config
         stats: dict[str, Any] = {
-            "tester": self.kind,
+            "tester": self.tester.kind,
             "generator": cfg.generator if self.kind == "gan" else None,
             "lambda": self._lam,
             "gamma": cfg.gamma,
@@ -713,15 +479,14 @@ class Ours(ValidationStrategy):
             "aux_val_loss_unrolled": None,
         }
         stats.update(self._means())
-        stats.update(self.tester.stats())
+        stats.update(self.tester.diagnostics())
         if self.bank:
             x, y = self.generated_validation_set()
             stats["reference_error"] = (
                 classifier_error(self.reference, x, y) if self.reference is not None else None
             )
             xv, yv = self.bank["val"]
-            aux = getattr(self.tester, "aux", None)
-            stats["aux_val_loss"] = self.tester.aux_loss(xv, yv) if aux is not None else None
+            stats["aux_val_loss"] = self.tester.aux_loss(xv, yv)
             if cfg.probe_iters > 0:
                 stats["probe_val_loss"] = self._probe(ctx, x, y, xv, yv)
             if cfg.grid > 0 and self.out_dir is not None:
@@ -737,22 +502,15 @@ class Ours(ValidationStrategy):
         measure of how useful the generated data are)."""
         g = _seeded(ctx.seed, f"probe-{ctx.epoch}")
         with _own_rng(ctx.device, g):
-            model = build_classifier("small", ctx.num_classes, 8, *_stats(ctx))
-            model = model.to(ctx.device)
-            images = (x * 255).round().clamp(0, 255).to(torch.uint8)
-            with torch.enable_grad():
-                train_classifier(
-                    model,
-                    images,
-                    y,
-                    iters=self.config.probe_iters,
-                    batch_size=min(64, x.shape[0]),
-                    lr=0.05,
-                    generator=g,
-                    augment=False,
-                )
-            with torch.no_grad():
-                return float(F.cross_entropy(model(xv), yv))
+            return probe_val_loss(
+                (x, y),
+                (xv, yv),
+                num_classes=ctx.num_classes,
+                stats=data_stats(ctx),
+                iters=self.config.probe_iters,
+                device=ctx.device,
+                generator=g,
+            )
 
     def epoch_stats(self) -> dict[str, Any]:
         out = dict(self._epoch_stats)
@@ -764,18 +522,13 @@ class Ours(ValidationStrategy):
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
         assert self.tester is not None
-        out: dict[str, Any] = {
+        streams = {"train": self.train_stream, "val": self.val_stream, "aux_val": self.aux_val_stream}
+        streams.update(self.tester.streams())
+        return {
             "tester": self.tester.state_dict(),
             "hyper_steps_total": self.hyper_steps_total,
-            "streams": {
-                "train": self.train_stream.state_dict(),
-                "val": self.val_stream.state_dict(),
-                "aux_val": self.aux_val_stream.state_dict(),
-            },
+            "streams": {name: stream.state_dict() for name, stream in streams.items()},
         }
-        if isinstance(self.tester, SelectionTester):
-            out["streams"]["pairs"] = self.pair_stream.state_dict()
-        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         assert self.tester is not None
@@ -785,8 +538,8 @@ class Ours(ValidationStrategy):
         self.train_stream.load_state_dict(streams["train"])
         self.val_stream.load_state_dict(streams["val"])
         self.aux_val_stream.load_state_dict(streams["aux_val"])
-        if isinstance(self.tester, SelectionTester):
-            self.pair_stream.load_state_dict(streams["pairs"])
+        for name, stream in self.tester.streams().items():
+            stream.load_state_dict(streams[name])
 
 
 # ================================================================================== `wcbench tester pretrain`

@@ -1,12 +1,12 @@
-"""The auxiliary model V (paper Sec. 3.2 stage III, Eq. 3 and 9) and the reference classifier (Fig. 1 left).
+"""The auxiliary model V (paper Sec. 3.2 stage III, Eq. 3 and 9): its networks, its training, its updates.
 
 V is trained on generated data and evaluated on the human-labelled D_val: if it does well there, the
 generated data are "meaningful". Every classifier here takes images in [0, 1] and returns logits.
 
 * :class:`ResNet18Cifar` -- ResNet-18, CIFAR variant (3x3 stem, no max-pool, BasicBlocks [2, 2, 2, 2] at
   64/128/256/512 channels; ``width`` scales them). The paper's V (Sec. 4.2) and reference classifier
-  (App. D.3).
-* :class:`SmallCNN` -- three conv-BN-ReLU stages and a linear layer: the quick preset's V and reference.
+  (App. D.3, :mod:`searchers.testers.diagnostics`).
+* :class:`~wcbench.smallcnn.SmallCNN` (the core's small CNN) -- the quick preset's V and reference.
 * :class:`TiedAuxiliary` -- V under parameter tying (Sec. 3.3, cost reduction): **the feature layers are
   the discriminator's trunk**, shared by reference (not registered as a submodule, so V's parameters are
   only its head), and V owns a light head of two feed-forward layers, ``Linear(C, hidden)-ReLU-
@@ -18,31 +18,29 @@ generated data are "meaningful". Every classifier here takes images in [0, 1] an
 
 :func:`train_classifier` trains any of them (SGD, He et al. 2016's CIFAR recipe: lr 0.1, momentum 0.9,
 weight decay 1e-4, lr / 10 at 50% and 75% of the iterations, random crop 4 + flip).
+:class:`AuxiliaryStage` is stage III inside a tester: V's one-step copy ``V' = V - eta_v grad_V L(V, f)``
+(Eq. 9), ``u = grad_{V'} L(V', D_val)``, V's ordinary SGD step on generated data and its D_val loss.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from searchers.testers.functional import frozen
+from searchers.testers.base import clip_grads, set_lr
+from searchers.testers.functional import Params, fcall, frozen, named_params, zeros_for
 from wcbench.data import Normalize
-
-_ACTS = {"relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU}
-
-
-def _act(name: str) -> nn.Module:
-    """``relu`` (the models' activation) or a smooth one for finite-difference checks."""
-    return _ACTS[name]()
+from wcbench.smallcnn import SmallCNN, activation
 
 
 class BasicBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int, act: str = "relu") -> None:
         super().__init__()
-        self.act = _act(act)
+        self.act = activation(act)
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(c_out)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
@@ -72,7 +70,9 @@ class ResNet18Cifar(nn.Module):
     ) -> None:
         super().__init__()
         self.norm = Normalize(mean, std)
-        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), _act(act))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), activation(act)
+        )
         layers, c = [], width
         for i, mult in enumerate((1, 2, 4, 8)):
             stride = 1 if i == 0 else 2
@@ -93,39 +93,6 @@ class ResNet18Cifar(nn.Module):
         return self.fc(self.features(x))
 
 
-class SmallCNN(nn.Module):
-    """conv3-BN-ReLU-avgpool x 3 (width, 2 width, 4 width), global average pool, linear."""
-
-    def __init__(
-        self,
-        num_classes: int,
-        width: int = 16,
-        mean: Sequence[float] = (0.5, 0.5, 0.5),
-        std: Sequence[float] = (0.5, 0.5, 0.5),
-        act: str = "relu",
-    ) -> None:
-        super().__init__()
-        self.norm = Normalize(mean, std)
-        blocks, c = [], 3
-        for mult in (1, 2, 4):
-            blocks += [
-                nn.Conv2d(c, width * mult, 3, 1, 1, bias=False),
-                nn.BatchNorm2d(width * mult),
-                _act(act),
-            ]
-            blocks.append(nn.AvgPool2d(2))
-            c = width * mult
-        self.body = nn.Sequential(*blocks)
-        self.fc = nn.Linear(c, num_classes)
-        self.feature_dim = c
-
-    def features(self, x: Tensor) -> Tensor:
-        return F.adaptive_avg_pool2d(self.body(self.norm(x)), 1).flatten(1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.features(x))
-
-
 class TiedAuxiliary(nn.Module):
     """V = head(discriminator trunk(x)): feature layers tied to D (Sec. 3.3), see the module docstring."""
 
@@ -135,7 +102,7 @@ class TiedAuxiliary(nn.Module):
         super().__init__()
         self._trunk = [discriminator]  # a reference, not a submodule: V's parameters are the head only
         dim = discriminator.channels
-        self.head = nn.Sequential(nn.Linear(dim, hidden), _act(act), nn.Linear(hidden, num_classes))
+        self.head = nn.Sequential(nn.Linear(dim, hidden), activation(act), nn.Linear(hidden, num_classes))
         self.feature_dim = dim
 
     @property
@@ -220,13 +187,71 @@ def train_classifier(
     return log
 
 
-@torch.no_grad()
-def classifier_error(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500) -> float:
-    """Top-1 error (fraction) of ``model`` (eval mode) on [0, 1] images ``x``."""
-    was = model.training
-    model.eval()
-    wrong = 0
-    for s in range(0, x.shape[0], batch_size):
-        wrong += int((model(x[s : s + batch_size]).argmax(1) != y[s : s + batch_size]).sum())
-    model.train(was)
-    return wrong / max(1, x.shape[0])
+# ============================================================================ stage III inside a tester
+
+
+def aux_state_modules(aux: nn.Module) -> list[nn.Module]:
+    """Modules whose state must stay frozen while the auxiliary model is evaluated virtually."""
+    return [aux, aux.trunk] if isinstance(aux, TiedAuxiliary) else [aux]
+
+
+class AuxiliaryStage:
+    """Stage III (Eq. 9): the auxiliary model V, its one-step copy V' and its D_val gradient u."""
+
+    aux: nn.Module | None
+    v_opt: torch.optim.Optimizer | None
+    grad_clip: float
+
+    def aux_virtual(
+        self, x_gen: Tensor, y_gen: Tensor, eta_v: float, x_val: Tensor, y_val: Tensor
+    ) -> tuple[Params, list[Tensor], Tensor]:
+        """(V params, u = grad_{V'} L(V', D_val), L(V', D_val)) with V' one SGD step on (x_gen, y_gen)."""
+        assert self.aux is not None
+        vp = named_params(self.aux)
+        with frozen(*aux_state_modules(self.aux)):
+            loss = F.cross_entropy(fcall(self.aux, vp, x_gen.detach()), y_gen)
+            grads = zeros_for(
+                list(vp.values()), torch.autograd.grad(loss, list(vp.values()), allow_unused=True)
+            )
+            v_prime = {
+                n: (p.detach() - eta_v * g).requires_grad_(True) for (n, p), g in zip(vp.items(), grads)
+            }
+            val_loss = F.cross_entropy(fcall(self.aux, v_prime, x_val), y_val)
+            u = zeros_for(
+                list(v_prime.values()),
+                torch.autograd.grad(val_loss, list(v_prime.values()), allow_unused=True),
+            )
+        return vp, u, val_loss.detach()
+
+    def train_aux(self, x: Tensor, y: Tensor, lr: float) -> Tensor | None:
+        """One SGD step of V on generated (x, y) (stage III's ordinary update)."""
+        if self.aux is None or self.v_opt is None:
+            return None
+        set_lr(self.v_opt, lr)
+        self.aux.train()
+        with frozen(self.aux.trunk) if isinstance(self.aux, TiedAuxiliary) else nullcontext():
+            loss = F.cross_entropy(self.aux(x.detach()), y)
+        self.v_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        clip_grads([p for g in self.v_opt.param_groups for p in g["params"]], self.grad_clip)
+        self.v_opt.step()
+        return loss.detach()
+
+    @torch.no_grad()
+    def aux_loss(self, x: Tensor, y: Tensor, batch_size: int = 500) -> float | None:
+        """L(V, D) (mean CE) of V in eval mode on [0, 1] images (diagnostic)."""
+        if self.aux is None:
+            return None
+        was = self.aux.training
+        self.aux.eval()
+        total = 0.0
+        with frozen(*aux_state_modules(self.aux)):
+            for s in range(0, x.shape[0], batch_size):
+                logits = self.aux(x[s : s + batch_size])
+                total += float(F.cross_entropy(logits.float(), y[s : s + batch_size], reduction="sum"))
+        self.aux.train(was)
+        return total / max(1, x.shape[0])
+
+    def drop_auxiliary(self) -> None:
+        """No stage III (lambda = 0, the adversarial-only ablation, Eq. 20)."""
+        self.aux, self.v_opt = None, None

@@ -85,6 +85,22 @@ def mixed_exact(
     return zeros_for(wrt, torch.autograd.grad(dot, list(wrt), allow_unused=True))
 
 
+def mixed(
+    mode: str,
+    loss_at: Callable[[Params], Tensor],
+    params: Params,
+    direction: Sequence[Tensor],
+    wrt: Sequence[Tensor],
+    r: float,
+) -> list[Tensor]:
+    """``grad^2_{wrt, params} loss . direction`` by ``fd`` (:func:`mixed_fd`) or ``exact``."""
+    if mode == "exact":
+        return mixed_exact(loss_at, params, direction, wrt)
+    if mode != "fd":
+        raise ValueError(f"unknown hypergrad mode {mode!r}; choose fd or exact")
+    return mixed_fd(loss_at, params, direction, wrt, r)
+
+
 class Stateful:
     """Mixin for modules with state updated in training forwards (SN vectors, FQ dictionaries).
 

@@ -1,0 +1,118 @@
+"""Per-epoch diagnostics of a tester (paper Fig. 1 left, Fig. 2): what the ``ours`` strategy logs.
+
+* :func:`reference_classifier` -- a fixed classifier (ResNet-18 in the paper, App. D.3) trained once on
+  search-train and cached; :func:`classifier_error` is its error on the epoch's generated validation
+  set (Fig. 1 left: the generated data get harder as the search goes on);
+* :func:`probe_val_loss` -- the D_val loss of a fresh small classifier trained on the generated set
+  (a measure of their usefulness that does not depend on V);
+* :func:`save_grid` -- a PNG grid of generated examples (Fig. 2).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from searchers.testers.auxiliary import build_classifier, train_classifier
+from searchers.testers.pretrain import cache_key
+from wcbench.runs import atomic_write_bytes, save_checkpoint
+
+log = logging.getLogger("wcbench.ours")
+
+
+def reference_classifier(
+    train: Any,
+    *,
+    dataset: str,
+    num_classes: int,
+    stats: tuple[Sequence[float], Sequence[float]],
+    arch: str,
+    width: int,
+    iters: int,
+    cache_dir: Path,
+    device: torch.device,
+    generator: torch.Generator,
+) -> nn.Module:
+    """The fixed reference classifier (eval mode, frozen): loaded from ``cache_dir`` when there, else
+    trained on the search-train split ``train`` (numbers from ``generator``) and cached. The
+    initialisation draws from the global RNG either way."""
+    settings = {"arch": arch, "width": width, "iters": iters, "batch": 128}
+    path = cache_dir / f"{cache_key('reference', dataset, train.dataset_indices, settings)}.pt"
+    model = build_classifier(arch, num_classes, width, *stats).to(device)
+    if path.exists():
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    else:
+        log.info("ours: training the reference classifier into %s", path)
+        train_classifier(
+            model,
+            train.images,
+            train.labels,
+            iters=iters,
+            batch_size=min(128, len(train)),
+            generator=generator,
+        )
+        save_checkpoint(path, model.state_dict())
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+@torch.no_grad()
+def classifier_error(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500) -> float:
+    """Top-1 error (fraction) of ``model`` (eval mode) on [0, 1] images ``x``."""
+    was = model.training
+    model.eval()
+    wrong = 0
+    for s in range(0, x.shape[0], batch_size):
+        wrong += int((model(x[s : s + batch_size]).argmax(1) != y[s : s + batch_size]).sum())
+    model.train(was)
+    return wrong / max(1, x.shape[0])
+
+
+def probe_val_loss(
+    generated: tuple[Tensor, Tensor],
+    val: tuple[Tensor, Tensor],
+    *,
+    num_classes: int,
+    stats: tuple[Sequence[float], Sequence[float]],
+    iters: int,
+    device: torch.device,
+    generator: torch.Generator,
+) -> float:
+    """D_val loss of a fresh small classifier (width 8) trained ``iters`` SGD steps on the generated
+    set (no augmentation; numbers from ``generator``, initialisation from the global RNG)."""
+    x, y = generated
+    xv, yv = val
+    model = build_classifier("small", num_classes, 8, *stats)
+    model = model.to(device)
+    images = (x * 255).round().clamp(0, 255).to(torch.uint8)
+    with torch.enable_grad():
+        train_classifier(
+            model,
+            images,
+            y,
+            iters=iters,
+            batch_size=min(64, x.shape[0]),
+            lr=0.05,
+            generator=generator,
+            augment=False,
+        )
+    with torch.no_grad():
+        return float(F.cross_entropy(model(xv), yv))
+
+
+def save_grid(x: Tensor, path: Path, nrow: int) -> None:
+    """Save [0, 1] images (N, 3, H, W) as a PNG grid, atomically."""
+    from torchvision.utils import save_image
+
+    buf = io.BytesIO()
+    save_image(x.detach().float().cpu().clamp(0, 1), buf, format="png", nrow=nrow, padding=1)
+    atomic_write_bytes(path, buf.getvalue())

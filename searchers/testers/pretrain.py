@@ -1,0 +1,172 @@
+"""Tester initialisation (paper Sec. 3.3, App. A.1, B.2.3): pretrain G, D and V once and cache them.
+
+:func:`pretrain_tester` trains the tester's GAN (FQ-GAN's CIFAR recipe, :func:`pretrain_gan`) and its
+auxiliary model V on the search-train split and writes ``<cache_dir>/<key>.pt``, with ``key`` from the
+dataset, its split and the settings that shape the tester (:func:`tester_cache_name`);
+:func:`load_pretrained` starts a tester from that file. :func:`cache_key` also names the reference
+classifier's cache (:mod:`searchers.testers.diagnostics`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from searchers.testers.augment import AugmentTester
+from searchers.testers.auxiliary import TiedAuxiliary, train_classifier
+from searchers.testers.fqgan import ConditionalGAN
+from searchers.testers.functional import frozen
+from searchers.testers.gan import GanTester
+from wcbench.runs import save_checkpoint
+
+
+def cache_key(kind: str, dataset_name: str, dataset_indices: Tensor, settings: dict[str, Any]) -> str:
+    """A file stem from the dataset, its split (the train positions) and the settings that shape it."""
+    idx = dataset_indices.to("cpu", torch.int64).contiguous().numpy().tobytes()
+    h = hashlib.sha256()
+    h.update(json.dumps({"kind": kind, "dataset": dataset_name, **settings}, sort_keys=True).encode())
+    h.update(hashlib.sha256(idx).digest())
+    return f"{kind}-{dataset_name.replace(':', '_').replace('/', '_')}-{h.hexdigest()[:16]}"
+
+
+def pretrain_gan(
+    gan: ConditionalGAN,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    iters: int,
+    batch_size: int = 64,
+    lr: float = 2e-4,
+    betas: tuple[float, float] = (0.0, 0.999),
+    d_steps: int = 4,
+    generator: torch.Generator | None = None,
+    log: Callable[[str], None] | None = None,
+) -> None:
+    """FQ-GAN's CIFAR recipe (``launch_C10.sh``): Adam 2e-4, betas (0, 0.999) for G and D, 4 D steps
+    per G step, batch 64, hinge loss (+ FQ loss), B fixed at its initial values; ``iters`` G steps."""
+    dev = images.device
+    g_opt = torch.optim.Adam(gan.G.parameters(), lr=lr, betas=betas)
+    d_opt = torch.optim.Adam(gan.D.parameters(), lr=lr, betas=betas)
+    n = images.shape[0]
+    gan.train()
+    for it in range(iters):
+        for _ in range(d_steps):
+            idx = torch.randint(n, (batch_size,), generator=generator).to(dev)
+            z, yf = gan.sample_latent(batch_size, generator, dev)
+            loss_d, _ = gan.d_loss(
+                images.index_select(0, idx).float() / 255, labels.index_select(0, idx), z, yf
+            )
+            d_opt.zero_grad(set_to_none=True)
+            loss_d.backward()
+            d_opt.step()
+        z, yf = gan.sample_latent(batch_size, generator, dev)
+        loss_g = gan.g_loss(z, yf)
+        g_opt.zero_grad(set_to_none=True)
+        d_opt.zero_grad(set_to_none=True)
+        loss_g.backward()
+        g_opt.step()
+        if log is not None and (it % max(1, iters // 10) == 0 or it == iters - 1):
+            log(f"pretrain GAN {it + 1}/{iters}: d_loss {loss_d.item():.4f} g_loss {loss_g.item():.4f}")
+
+
+def pretrain_tester(
+    dataset: Any,
+    tester: GanTester | AugmentTester,
+    config: Any,
+    cache_dir: str | Path,
+    *,
+    dataset_name: str,
+    generator: torch.Generator | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Pretrain the tester's G (and D) and its auxiliary model V on ``dataset`` and cache them.
+
+    ``dataset``: the search-train split (``.images`` uint8 (n, 3, H, W), ``.labels``,
+    ``.dataset_indices``; a :class:`searchers.base.SplitData`). ``config``: the ``ours`` strategy config
+    (``pretrain_iters``, ``pretrain_batch``, ``aux_pretrain_iters`` and the tester's shape). The cache is
+    ``<cache_dir>/<key>.pt`` with ``key`` from the dataset name, its split and the settings
+    (:func:`tester_cache_name`); an existing file is returned without training. V is trained on real
+    D_tr images (App. A.1: "V is initialized using a pretrained ResNet-18"); under parameter tying only
+    its head, on the pretrained discriminator's features (Sec. 3.3).
+    """
+    path = Path(cache_dir) / f"{tester_cache_name(dataset, tester, config, dataset_name)}.pt"
+    if path.exists():
+        return path
+    images, labels = dataset.images, dataset.labels
+    if isinstance(tester, GanTester) and config.pretrain_iters > 0:
+        pretrain_gan(
+            tester.gan,
+            images,
+            labels,
+            iters=config.pretrain_iters,
+            batch_size=config.pretrain_batch,
+            generator=generator,
+            log=log,
+        )
+    if tester.aux is not None and config.aux_pretrain_iters > 0:
+        params = list(tester.aux.parameters())
+        ctx = frozen(tester.aux.trunk) if isinstance(tester.aux, TiedAuxiliary) else nullcontext()
+        with ctx:
+            losses = train_classifier(
+                tester.aux,
+                images,
+                labels,
+                iters=config.aux_pretrain_iters,
+                batch_size=config.pretrain_batch,
+                params=params,
+                generator=generator,
+            )
+        if log is not None:
+            log(f"pretrain V: loss {losses[0]:.4f} -> {losses[-1]:.4f}")
+    state: dict[str, Any] = {"aux": None if tester.aux is None else tester.aux.state_dict()}
+    if isinstance(tester, GanTester):
+        state["gan"] = tester.gan.state_dict()
+    save_checkpoint(path, state)
+    return path
+
+
+def tester_settings(tester: GanTester | AugmentTester, config: Any) -> dict[str, Any]:
+    """The settings that determine a pretrained tester (the cache key's content)."""
+    out: dict[str, Any] = {
+        "aux": None if tester.aux is None else type(tester.aux).__name__,
+        "aux_arch": config.aux_arch,
+        "aux_width": config.aux_width,
+        "aux_hidden": config.aux_hidden,
+        "aux_pretrain_iters": config.aux_pretrain_iters,
+        "pretrain_batch": config.pretrain_batch,
+    }
+    if isinstance(tester, GanTester):
+        gan = tester.gan
+        out.update(
+            generator=gan.kind,
+            width=config.gan_width,
+            dim_z=config.dim_z,
+            fq_layers=list(gan.D.fq_layers),
+            dict_size=[q.n_embed for q in gan.D.quantizers.values()],
+            B_init=gan.B.as_dict(),
+            pretrain_iters=config.pretrain_iters,
+        )
+    return out
+
+
+def tester_cache_name(dataset: Any, tester: GanTester | AugmentTester, config: Any, dataset_name: str) -> str:
+    """The cache file stem of a pretrained tester (:func:`cache_key` of :func:`tester_settings`)."""
+    return cache_key(
+        f"tester-{tester.kind}", dataset_name, dataset.dataset_indices, tester_settings(tester, config)
+    )
+
+
+def load_pretrained(tester: GanTester | AugmentTester, path: Path) -> None:
+    """Load G, D and V from a :func:`pretrain_tester` cache file."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(tester, GanTester) and state.get("gan") is not None:
+        tester.gan.load_state_dict(state["gan"])
+    if tester.aux is not None and state.get("aux") is not None:
+        tester.aux.load_state_dict(state["aux"])
