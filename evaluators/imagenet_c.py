@@ -3,7 +3,7 @@
 Reads ``<root>/<corruption>/<severity>/<wnid>/*.JPEG`` (images already 224x224: Resize(256),
 CenterCrop(224), corrupted, JPEG quality 85). For each corruption c,
 ``CE_c = 100 * mean_s err(c, s) / ALEXNET_ERR[c]`` (the AlexNet error averaged over the five severities,
-REFERENCE.md), and ``mCE`` is the mean of the 15 CEs. Also reported: the unnormalised mean error over
+hendrycks/robustness), and ``mCE`` is the mean of the 15 CEs. Also reported: the unnormalised mean error over
 the 15 x 5 folders, and the corruption x severity error table.
 
 Labels: a wnid folder is the class of that name among the model's classes (``retrain.json``
@@ -41,7 +41,7 @@ from wcbench.metrics import MetricSpec
 from wcbench.registry import SCORERS
 
 #: AlexNet top-1 error on ImageNet-C, averaged over severities, in the order of ``CORRUPTIONS``
-#: (Hendrycks & Dietterich 2019; REFERENCE.md "Corruptions").
+#: (Hendrycks & Dietterich 2019; hendrycks/robustness).
 ALEXNET_ERR: dict[str, float] = dict(
     zip(
         CORRUPTIONS,

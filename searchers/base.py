@@ -1,4 +1,4 @@
-"""The search framework's seam: search algorithms x validation strategies (DESIGN.md, "The one seam").
+"""The search framework's seam: search algorithms x validation strategies (the README, "Searchers").
 
 A searcher is ``<strategy>-<algorithm>``. The two halves meet in exactly one place, the architecture
 step (DARTS Alg. 1, line 1; paper Eq. 4/10 for ``ours``)::

@@ -74,7 +74,7 @@ def test_names_and_parameters() -> None:
     assert len(CORRUPTIONS) == 15 and len(EXTRA_CORRUPTIONS) == 4
     assert set(ALL_CORRUPTIONS) == set(SEVERITY_PARAMS) == set(functions.FUNCTIONS)
     assert all(len(v) == 5 for v in SEVERITY_PARAMS.values())
-    # spot checks against make_cifar_c.py (REFERENCE.md "Corruptions")
+    # spot checks against make_cifar_c.py (hendrycks/robustness)
     assert SEVERITY_PARAMS["gaussian_noise"] == (0.04, 0.06, 0.08, 0.09, 0.10)
     assert SEVERITY_PARAMS["glass_blur"][3] == (0.25, 1, 2)
     assert SEVERITY_PARAMS["elastic_transform"][0] == (0.0, 0.0, 32 * 0.08)
@@ -133,7 +133,7 @@ def test_golden_bytes() -> None:
 def test_distortion_trend_follows_the_official_generator(images: np.ndarray) -> None:
     """Mean |x - x_c| rises with severity where the official generator's does, and falls where it falls.
 
-    REFERENCE.md: glass_blur falls 2->3 and 4->5, frost 3->4 and 4->5, elastic_transform at every step
+    Official: glass_blur falls 2->3 and 4->5, frost 3->4 and 4->5, elastic_transform at every step
     (severity 1 is the largest affine jitter), spatter 3->4 (water becomes mud), saturate 2->3 (colour
     removed, then added); everything else rises, except motion_blur 3->4, whose pixels are identical for
     the same angle (tested below), so that step only differs by the drawn angles.

@@ -32,7 +32,7 @@ from wcbench.genotype import PUBLISHED
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenet_a_r_classes.json"
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
-# REFERENCE.md "Corruptions": AlexNet errors, in the order of the 15 corruptions
+# Hendrycks & Dietterich 2019 (hendrycks/robustness): AlexNet errors, in the order of the 15 corruptions
 ALEXNET_BY_HAND = [
     0.886428,
     0.894468,

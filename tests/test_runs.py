@@ -1,4 +1,4 @@
-"""Run directories (DESIGN.md, "Runs on disk"): atomic writes, safe checkpoints, manifests, tidy table."""
+"""Run directories (the README, "Runs on disk"): atomic writes, safe checkpoints, manifests, tidy table."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Statistics (DESIGN.md / REFERENCE.md "Statistics"; paper Appendix B.7)."""
+"""Statistics (paper Appendix B.7; scipy.stats)."""
 
 from __future__ import annotations
 

@@ -279,7 +279,8 @@ _PUBLISHED_SOURCE = {
     "PC_DARTS_image": "Genotype(normal=[('skip_connect', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 0), ('skip_connect', 1), ('sep_conv_3x3', 1), ('sep_conv_3x3', 3), ('sep_conv_3x3', 1), ('dil_conv_5x5', 4)], normal_concat=range(2, 6), reduce=[('sep_conv_3x3', 0), ('skip_connect', 1), ('dil_conv_5x5', 2), ('max_pool_3x3', 1), ('sep_conv_3x3', 2), ('sep_conv_3x3', 1), ('sep_conv_5x5', 0), ('sep_conv_3x3', 3)], reduce_concat=range(2, 6))",  # noqa: E501
     "PRDARTS": "Genotype(normal=[('skip_connect', 0), ('sep_conv_3x3', 1), ('dil_conv_3x3', 2), ('sep_conv_3x3', 0), ('dil_conv_3x3', 3), ('sep_conv_3x3', 1), ('dil_conv_3x3', 4), ('dil_conv_3x3', 1)], normal_concat=range(2, 6), reduce=[('avg_pool_3x3', 0), ('dil_conv_5x5', 1), ('sep_conv_3x3', 0), ('dil_conv_5x5', 2), ('sep_conv_5x5', 1), ('dil_conv_3x3', 3), ('dil_conv_5x5', 4), ('dil_conv_5x5', 1)], reduce_concat=range(2, 6))",  # noqa: E501
 }
-"""The published genotypes, verbatim from the official repositories (REFERENCE.md)."""
+"""The published genotypes, verbatim from the official repositories' ``genotypes.py`` (quark0/darts,
+chenxin061/pdarts, yuhuixu1993/PC-DARTS, salesforce/PR-DARTS)."""
 
 PUBLISHED: dict[str, Genotype] = {name: parse_darts(src) for name, src in _PUBLISHED_SOURCE.items()}
 

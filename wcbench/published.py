@@ -1,6 +1,6 @@
 """Published sizes of the published genotypes, with the source and the counter that made each.
 
-Shown beside wcbench's own counts; never used to scale them (REFERENCE.md).
+Shown beside wcbench's own counts; never used to scale them (each paper used its own, unstated counter).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Run directories on disk: atomic writes, safe checkpoints, manifests, and the tidy table of results.
 
-Layout (DESIGN.md, "Runs on disk")::
+Layout (the README, "Runs on disk")::
 
     runs/<dataset>/<searcher>/seed-<n>/
         manifest.json               resolved config, versions, git commit, host, start/end, status, stages
@@ -421,7 +421,7 @@ def _check_name(kind: str, name: str) -> str:
 
 
 class RunDir:
-    """One run: ``<runs_root>/<dataset>/<searcher>/seed-<n>/`` (DESIGN.md, "Runs on disk")."""
+    """One run: ``<runs_root>/<dataset>/<searcher>/seed-<n>/`` (the README, "Runs on disk")."""
 
     def __init__(self, runs_root: str | os.PathLike[str], dataset: str, searcher: str, seed: int) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):

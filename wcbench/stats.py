@@ -1,4 +1,4 @@
-"""Statistics for comparing searchers over seeds (DESIGN.md and REFERENCE.md, "Statistics").
+"""Statistics for comparing searchers over seeds (paper Appendix B.7; scipy.stats).
 
 - Welch's t-test (``scipy.stats.ttest_ind(a, b, equal_var=False)``) is the default: runs of two
   searchers are independent.

@@ -83,7 +83,7 @@ GeneratorKind = Literal["fqgan", "sngan", "biggan"]
 GENERATORS: tuple[str, ...] = ("fqgan", "sngan", "biggan")
 
 FQ_DEFAULTS: dict[str, dict[str, float]] = {
-    # dataset -> FQ-GAN settings (REFERENCE.md "Testers"; Zhao et al. 2020)
+    # dataset -> FQ-GAN settings (YangNaruto/FQ-GAN; Zhao et al. 2020)
     "cifar10": {"dict_size_log2": 10, "decay": 0.8, "fq_weight": 1.0},
     "cifar100": {"dict_size_log2": 6, "decay": 0.9, "fq_weight": 10.0},
 }

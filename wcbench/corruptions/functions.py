@@ -6,7 +6,8 @@ Table 2), with that script's severity parameters, on a batch of 32x32 RGB images
 rng)`` takes uint8 (N, 32, 32, 3) and returns float values in [0, 255] before the script's final
 ``np.uint8(...)`` cast (which :func:`wcbench.corruptions.corrupt` applies: truncation, not rounding).
 
-What is kept from the official script, on purpose (see REFERENCE.md, "Corruptions"):
+What is kept from the official script, on purpose (as seen running hendrycks/robustness's
+``make_cifar_c.py`` unchanged):
 
 - glass_blur's "swap" ``x[h, w], x[h', w'] = x[h', w'], x[h, w]`` on numpy row views copies: the
   pixel takes its neighbour's value and the neighbour keeps its own; offsets come from
