@@ -276,3 +276,22 @@ def test_cycle_finder_reports_a_cycle():
 )
 def test_import_reader(source, expected):
     assert _imported_names("wcbench.genotype", ast.parse(source)) == expected
+
+
+def test_nothing_cites_files_the_repository_does_not_ship():
+    # code, docs and pages cite the paper, the original code or the README: a design note that lives
+    # outside the repository is no source a user can open
+    import subprocess
+
+    names = ("DESIGN" + ".md", "REFERENCE" + ".md")
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.split()
+    files = [ROOT / f for f in tracked] or [p for p in ROOT.rglob("*") if ".venv" not in p.parts]
+    hits = []
+    for path in files:
+        if not path.is_file() or path.suffix in (".png", ".gz", ".pt", ".npy"):
+            continue
+        text = path.read_text(errors="ignore")
+        hits += [f"{path.relative_to(ROOT)} names {n}" for n in names if n in text]
+    assert not hits, "\n".join(hits)
