@@ -73,3 +73,24 @@ def test_list_registries(kind: str, capsys: pytest.CaptureFixture[str]) -> None:
     rows = run_json(["list", kind, "--json"], capsys)
     assert isinstance(rows, list)
     assert main(["list", kind]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["--version"], ["run", "--help"], ["search", "--help"], ["retrain", "--help"]]
+    + [["score", "--help"], ["leaderboard", "--help"], ["genotype", "--help"], ["bench", "--help"]],
+)
+def test_help_and_version_import_no_torch(argv):
+    # --help and --version answer at once: torch (seconds to import) is loaded only by commands that run
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, io, contextlib\n"
+        "from wcbench.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    rc = main({argv!r})\n"
+        "print(rc, 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["0", "False"], out

@@ -29,8 +29,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from wcbench import cpus
 
 SEARCHERS = ("darts1st", "darts2nd", "pdarts", "pcdarts", "prdarts")
@@ -75,6 +73,8 @@ def _environ(changes: Mapping[str, str | None]) -> Iterator[None]:
 
 
 def _search_once(searcher: str, overrides: dict[str, Any], steps: int, queue: Any, threads: int = 1) -> None:
+    import torch
+
     torch.set_num_threads(threads)
     from searchers.loop import run_search
     from wcbench.runs import read_jsonl
@@ -115,6 +115,7 @@ def measure_search(
 
 def measure_loaders(n: int = 4096, batch_size: int = 256, epochs: int = 2) -> dict[str, float]:
     """Images/s: DeviceLoader (tensor augmentation) vs DataLoader + PIL transforms, same data."""
+    import torch
     import torchvision.transforms as T
     from PIL import Image
     from torch.utils.data import DataLoader, Dataset
@@ -173,6 +174,8 @@ def measure_loaders(n: int = 4096, batch_size: int = 256, epochs: int = 2) -> di
 
 def measure_scoring(n: int = 512) -> dict[str, float]:
     """Images/s of eval-mode scoring of a small DARTS_V2 network: batches of 256 vs one image at a time."""
+    import torch
+
     from wcbench.genotype import PUBLISHED
     from wcbench.networks import NetworkCIFAR
 
@@ -226,6 +229,8 @@ def measure_load(
     fair scheduler owes a search of this many threads. `policies` (passive, active, default) repeat the
     pair under each OpenMP wait policy; None: once, under this process's.
     """
+    import torch
+
     threads = torch.get_num_threads()
     allowed = cpus.allowed_cpus()
     n = allowed if procs is None else procs
@@ -287,6 +292,8 @@ def run_bench(
     load_searcher: str = "darts2nd",
 ) -> dict[str, Any]:
     """Every measurement in `parts`, and the ratios; all in this one run."""
+    import torch
+
     result: dict[str, Any] = {"machine": {"torch": torch.__version__, "threads_per_search": 1,
                                           "device": "cpu"}, "cpus": cpus.record(), "search": {}}  # fmt: skip
     if "load" in parts:

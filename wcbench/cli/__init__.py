@@ -16,6 +16,7 @@ from wcbench.cli.app import app, console_err
 from wcbench.errors import WcbenchError
 
 _loaded = False
+_HELP_ONLY = frozenset({"--help", "-h", "--version"})
 
 
 def _load_commands() -> None:
@@ -39,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     _load_commands()
     command = typer.main.get_command(app)
     try:
-        cpus.configure_threads()  # torch's intra-op threads within the allowed CPUs (wcbench.cpus)
+        if not _HELP_ONLY.intersection(args):  # help and --version need no torch: they stay fast
+            cpus.configure_threads()  # torch's intra-op threads within the allowed CPUs (wcbench.cpus)
         result = command.main(args=args, prog_name="wcbench", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code

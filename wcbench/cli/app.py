@@ -24,9 +24,13 @@ console = Console()
 
 def _version(value: bool) -> None:
     if value:
-        import torch
+        from importlib.metadata import PackageNotFoundError, version
 
-        print(f"wcbench {wcbench.__version__} (torch {torch.__version__})")
+        try:  # the installed distribution's version: importing torch would take seconds
+            torch_version = version("torch")
+        except PackageNotFoundError:
+            torch_version = "not installed"
+        print(f"wcbench {wcbench.__version__} (torch {torch_version})")
         raise typer.Exit(0)
 
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from wcbench.cli.app import app, console, print_json
 from wcbench.errors import ConfigError
-from wcbench.genotype import PUBLISHED, Genotype, load_genotype
-from wcbench.networks import PAPER_SETTINGS, build_network, count_macs, count_params
 from wcbench.published import MACS_COUNTER, PUBLISHED_COST
 from wcbench.runs import atomic_write_text
+
+if TYPE_CHECKING:
+    from wcbench.genotype import Genotype
+
+# wcbench.genotype and wcbench.networks import torch: they are imported where a command runs, so that
+# `wcbench --help` stays fast
 
 genotype_app = typer.Typer(help="Inspect, convert and draw genotypes.", no_args_is_help=True)
 app.add_typer(genotype_app, name="genotype")
@@ -20,6 +25,8 @@ app.add_typer(genotype_app, name="genotype")
 
 def network_summary(genotype: Genotype, dataset: str) -> dict:
     """Params (aux excluded / included) and multiply-adds of the paper's evaluation network for `dataset`."""
+    from wcbench.networks import PAPER_SETTINGS, build_network, count_macs, count_params
+
     if dataset not in PAPER_SETTINGS:
         raise ConfigError(f"unknown --dataset {dataset!r}; choose one of {', '.join(PAPER_SETTINGS)}")
     s = PAPER_SETTINGS[dataset]
@@ -47,6 +54,8 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show the cells and the paper's evaluation network for DATASET (params, multiply-adds)."""
+    from wcbench.genotype import PUBLISHED, load_genotype
+
     g = load_genotype(genotype)
     summary = network_summary(g, dataset)
     published = PUBLISHED_COST.get((genotype, dataset))
@@ -101,6 +110,8 @@ def convert(
     out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout."),
 ) -> None:
     """Convert a genotype between JSON and the DARTS string form."""
+    from wcbench.genotype import load_genotype
+
     g = load_genotype(genotype)
     if to == "json":
         text = g.to_json()
@@ -120,6 +131,7 @@ def plot(
     out: Path = typer.Option(..., "--out", help="cell.png, cell.svg or cell.pdf"),
 ) -> None:
     """Draw the normal and reduction cells (like DARTS's visualize.py)."""
+    from wcbench.genotype import PUBLISHED, load_genotype
     from wcbench.plot import plot_genotype
 
     g = load_genotype(genotype)

@@ -7,7 +7,6 @@ from rich.table import Table
 
 from wcbench.cli.app import app, console, print_json
 from wcbench.errors import ConfigError
-from wcbench.genotype import PUBLISHED
 from wcbench.registry import ALGORITHMS, DATASETS, SCORERS, STRATEGIES, searcher_names
 
 KINDS = ("searchers", "scorers", "datasets", "genotypes", "algorithms", "strategies", "spaces")
@@ -19,6 +18,7 @@ def _doc(obj: object) -> str:
 
 
 def listing(kind: str) -> list[dict]:
+    from wcbench.genotype import PUBLISHED
     from wcbench.space import SPACES
 
     if kind == "searchers":
