@@ -600,3 +600,15 @@ def test_the_readme_scorer_writes_what_it_declares(new_scorer, monkeypatch: pyte
     assert set(strict.metrics) == {m.name for m in new_scorer.metrics}
     assert strict.metrics["overconfident_error"]["value"] == 0.0
     assert loose.metrics["overconfident_error"]["value"] == 100.0 * 3 / 8
+
+
+def test_benchmark_names_in_the_readme_resolve_with_hyphens_or_underscores():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    named = re.findall(r"--benchmark ([A-Za-z0-9_-]+)", readme)
+    assert named
+    for name in named:
+        assert check_benchmark(name).name == name.replace("-", "_")
+    assert check_benchmark("worst-case-cifar100") is check_benchmark("worst_case_cifar100")

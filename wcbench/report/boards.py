@@ -396,7 +396,9 @@ def board_names() -> list[str]:
 
 
 def check_benchmark(name: str) -> BoardSpec:
-    """The spec of board ``name``; an unknown name raises :class:`ConfigError` listing the known ones."""
+    """The spec of board ``name`` (``worst-case-cifar100`` and ``worst_case_cifar100`` alike); an unknown
+    name raises :class:`ConfigError` listing the known ones."""
+    name = name.replace("-", "_")
     if name in BOARDS:
         return BOARDS[name]
     if name == OTHER_BOARD:
