@@ -230,3 +230,48 @@ def test_two_searchers_two_seeds_then_the_leaderboard_shows_n2_and_scipys_p(
         r.startswith("| darts1st") and "| 2 |" in r for r in rows
     )
     assert format_p(p) in board
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_dry_run_resolves_every_stage_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "--searcher", "ours-pdarts", "--preset", "quick", "--seeds", "1-2", "--dry-run"]
+    assert main([*argv, "--set", "retrain.epochs=3", "--set", "clean.batch_size=64"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["search"]["algorithm"] == "pdarts" and plan["search"]["strategy"] == "ours"
+    assert plan["retrain"]["family"] == "pdarts" and plan["retrain"]["config"]["epochs"] == 3
+    assert plan["scorers"]["clean"]["batch_size"] == 64
+    assert plan["data"]["train"]["classes"] == 10
+    assert len(plan["run_dirs"]) == 2
+    assert _tree(tmp_path) == []  # no runs tree, no data cache
+
+
+@pytest.mark.parametrize(
+    "extra, says",
+    [
+        (["--set", "retrain.epochs=-1"], "epochs"),  # a later stage's setting, refused before the first
+        (["--set", "clean.nope=1"], "nope"),
+        (["--set", "search.nope=1"], "nope"),
+        (["--preset", "paper"], "not found"),  # CIFAR-10 is not on disk: the data is checked too
+    ],
+)
+def test_dry_run_refuses_what_the_run_would_fail_on(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    says: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WCBENCH_DATA", str(tmp_path / "data"))
+    argv = ["run", "--searcher", "pdarts", "--dry-run"]
+    argv += [] if "--preset" in extra else ["--preset", "quick"]
+    assert main([*argv, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and says in err
+    assert _tree(tmp_path) == []

@@ -135,6 +135,68 @@ def stage_settings(plan: RunPlan) -> dict[str, dict[str, Any]]:
     return stage
 
 
+def _writable_root(path: Path) -> Path:
+    """The nearest existing folder at or above ``path``: where the runs tree would be created."""
+    p = path.absolute()
+    while not p.exists() and p.parent != p:
+        p = p.parent
+    return p
+
+
+def preflight(plan: RunPlan) -> dict[str, Any]:
+    """Resolve every setting of every stage and check every input before anything is written
+    (`wcbench run --dry-run`): the search and strategy configs, the retrain table and its settings,
+    each scorer's settings, the search dataset's train and test splits on disk, and that the runs
+    tree can be written. Raises the same one-line errors the stages would; creates nothing.
+    Returns what the run would do, per stage."""
+    import os
+
+    from evaluators.common import get_scorer, resolve_params
+    from evaluators.retrain import load_retrain_config
+    from searchers.loop import resolve_search
+    from wcbench.data import get_dataset
+    from wcbench.errors import DatasetError
+    from wcbench.registry import ALGORITHMS
+
+    stage = stage_settings(plan)
+    spec = resolve_search(
+        plan.searcher, plan.dataset, plan.preset, plan.seeds[0], plan.space, stage["search"]
+    )
+    family = "imagenet" if plan.dataset == "imagenet" else ALGORITHMS.get(spec.algorithm).retrain_family
+    retrain_cfg = load_retrain_config(family, plan.preset, plan.dataset.partition(":")[0], stage["retrain"])
+    scorer_params = {n: resolve_params(get_scorer(n), stage[n]).model_dump(mode="json") for n in plan.scorers}
+    data: dict[str, Any] = {}
+    for split in ("train", "test"):
+        try:
+            ds = get_dataset(plan.dataset, split, plan.data_root, download=False)
+            data[split] = {"examples": len(ds), "classes": ds.num_classes}
+        except DatasetError:
+            if not plan.download:
+                raise
+            data[split] = "missing: --download fetches it"
+    root = _writable_root(plan.runs_dir)
+    if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"--runs-dir {plan.runs_dir}: {root} is not a writable folder; choose another --runs-dir"
+        )
+    return {
+        "searcher": plan.searcher,
+        "dataset": plan.dataset,
+        "preset": plan.preset,
+        "seeds": plan.seeds,
+        "run_dirs": [str(run_dir(plan, s).path) for s in plan.seeds],
+        "search": {
+            "algorithm": spec.algorithm,
+            "strategy": spec.strategy,
+            "config": spec.algorithm_config.model_dump(mode="json"),
+            "strategy_config": spec.strategy_config.model_dump(mode="json"),
+        },
+        "retrain": {"family": family, "config": retrain_cfg.model_dump(mode="json")},
+        "scorers": scorer_params,
+        "data": data,
+    }
+
+
 def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> dict[str, Any]:
     """One seed: search, retrain on the search dataset, then each scorer; returns the manifest."""
     from evaluators.common import ScoreContext

@@ -43,9 +43,15 @@ def run_cmd(
     cpus: int = typer.Option(8, "--cpus", help="CPUs per SLURM task."),
     time_min: int = typer.Option(1440, "--time-min", help="SLURM time limit per task, minutes."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Resolve every setting and check every input (data, settings, runs dir), print the plan as "
+        "JSON, and exit without creating anything.",
+    ),
 ) -> None:
     """Search, retrain and score SEARCHER for each seed; rerun the same command to resume."""
-    from wcbench.pipeline import SlurmOptions, make_plan, run
+    from wcbench.pipeline import SlurmOptions, make_plan, preflight, run
 
     plan = make_plan(
         searcher,
@@ -61,6 +67,11 @@ def run_cmd(
         download=download,
         progress=not no_progress,
     )
+    if dry_run:
+        from wcbench.cli.app import print_json
+
+        print_json(preflight(plan))
+        return
     dirs = run(
         plan,
         executor,
