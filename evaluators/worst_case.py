@@ -188,7 +188,7 @@ def parse_index_file(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
     if isinstance(data, dict):
         meta = {k: v for k, v in data.items() if k != "indices"}
         data = data.get("indices")
-    if not isinstance(data, list) or not all(isinstance(v, int) for v in data):
+    if not isinstance(data, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in data):
         raise DatasetError(f"{path}: expected a JSON list of integers (or an object with 'indices')")
     return np.asarray(data, dtype=np.int64), meta
 

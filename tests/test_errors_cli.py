@@ -95,3 +95,59 @@ def test_debug_shows_the_traceback() -> None:
 
     with pytest.raises(GenotypeError):
         main(["--debug", "genotype", "show", "DARTS_V3"])
+
+
+def _write_imagefolder(root, classes):  # type: ignore[no-untyped-def]
+    import numpy as np
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for c in classes:
+            folder = root / split / c
+            folder.mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(folder / f"{i}.png")
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["search", "--searcher", "darts1st", "--preset", "quick", "--set", "lr=Infinity"], "finite"),
+        (["search", "--searcher", "darts1st", "--preset", "quick", "--set", "lr=NaN"], "finite"),
+        (["search", "--searcher", "darts1st", "--preset", "quick", "--set", "lr=" + "9" * 5000], "too long"),
+        (["run", "--searcher", "darts1st", "--preset", "quick", "--scorers", ","], "no scorer"),
+        (["run", "--searcher", "darts1st", "--preset", "quick", "--set", "search.lr=-Infinity"], "finite"),
+    ],
+)
+def test_silently_accepted_settings_are_refused(
+    argv: list[str], says: str, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    rc = main([*argv, "--out" if argv[0] == "search" else "--runs-dir", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert rc == 2 and err.count("\n") == 1 and says in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_image_folder_of_one_class_is_refused(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    # one class trains to 100% accuracy: a number that means nothing
+    _write_imagefolder(tmp_path / "one", ["cat"])
+    _write_imagefolder(tmp_path / "two", ["cat", "dog"])
+    from wcbench.data import get_dataset
+
+    assert get_dataset(f"imagefolder:{tmp_path / 'two'}", "train").num_classes == 2
+    one = f"imagefolder:{tmp_path / 'one'}"
+    argv = ["run", "--searcher", "darts1st", "--preset", "quick", "--dataset", one, "--dry-run"]
+    rc = main([*argv, "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "only one class" in err, err
+
+
+def test_worst_case_indices_must_be_integers_not_booleans(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from evaluators.worst_case import parse_index_file
+    from wcbench.errors import DatasetError
+
+    (tmp_path / "ok.json").write_text("[3, 1, 2]")
+    assert parse_index_file(tmp_path / "ok.json")[0].tolist() == [3, 1, 2]
+    (tmp_path / "bools.json").write_text("[true, false]")
+    with pytest.raises(DatasetError, match="integers"):
+        parse_index_file(tmp_path / "bools.json")

@@ -10,6 +10,7 @@ comment (the paper's table and row). A component declares its config as a pydant
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -64,6 +65,17 @@ def load_preset(kind: str, name: str, preset: str, dataset: str | None = None) -
     return base
 
 
+def _finite(value: Any) -> bool:
+    """False for NaN/Infinity anywhere in a parsed `--set` value (JSON accepts them; no setting does)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    return True
+
+
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
     """`--set key=value` pairs; values parse as JSON (numbers, lists, true) where they can, else strings."""
     out: dict[str, Any] = {}
@@ -76,6 +88,12 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
+        except ValueError:  # json's digits past Python's int-string limit
+            raise ConfigError(
+                f"--set {key}: number too long ({len(raw)} characters); give a real value"
+            ) from None
+        if not _finite(value):
+            raise ConfigError(f"--set {key}={raw}: settings take finite numbers (not NaN or Infinity)")
         prefix, dot, field = key.rpartition(".")  # `cifar-c.max-examples` -> `cifar-c.max_examples`
         out[prefix + dot + field.replace("-", "_")] = value
     return out

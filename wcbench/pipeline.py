@@ -114,6 +114,11 @@ def make_plan(
         names = [s.strip() for s in scorers.split(",") if s.strip()]
     else:
         names = list(scorers)
+    if not names:
+        raise ConfigError(
+            f"--scorers {scorers!r} names no scorer: give e.g. --scorers clean,cost, or leave it out for "
+            f"the paper's scorers of the dataset"
+        )
     for name in names:
         SCORERS.get(name)
     from wcbench.space import get_space

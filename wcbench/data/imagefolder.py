@@ -77,6 +77,10 @@ def list_images(root: Path, split: str) -> tuple[list[str], list[Path], list[int
     """(classes, files, labels) of ``root/split``; classes and label order come from ``root/train``."""
     root = Path(root)
     classes = _classes(root, "train")
+    if len(classes) < 2:  # one class trains to 100% accuracy and means nothing
+        raise _not_found(
+            root, root / "train", f"only one class folder ({classes[0]}); classification needs two or more"
+        )
     here = classes if split == "train" else _classes(root, split)
     extra = sorted(set(here) - set(classes))
     if extra:
