@@ -194,6 +194,15 @@ def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def use_channels_last(cfg: SearchConfig, device: torch.device) -> bool:
+    """Whether the supernet and batches go channels_last: as configured, except on a CPU with one
+    intra-op thread, where oneDNN's weight gradient of small 1x1 convolutions in channels_last writes
+    past its buffer (torch 2.14.1, ``jit_avx2_1x1_convolution_bwd_weights``; PC-DARTS's partial-channel
+    FactorizedReduce aborts with glibc heap corruption). Plain-torch reproduction:
+    tests/test_single_thread.py."""
+    return cfg.channels_last and (device.type != "cpu" or torch.get_num_threads() > 1)
+
+
 def _make_split(ds: Any, idx: torch.Tensor, device: torch.device, cfg: SearchConfig) -> SplitData:
     return SplitData(
         ds.images.index_select(0, idx),
@@ -203,14 +212,14 @@ def _make_split(ds: Any, idx: torch.Tensor, device: torch.device, cfg: SearchCon
         ds.std,
         device,
         augment=cfg.augment,
-        channels_last=cfg.channels_last,
+        channels_last=use_channels_last(cfg, device),
     )
 
 
 def _place(algorithm: SearchAlgorithm, device: torch.device, cfg: SearchConfig) -> SearchAlgorithm:
     """Move to the device (and to channels_last, which also speeds up depthwise convs on CPU)."""
     algorithm.to(device)
-    if cfg.channels_last:
+    if use_channels_last(cfg, device):
         algorithm.to(memory_format=torch.channels_last)
     return algorithm
 
