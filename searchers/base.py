@@ -102,7 +102,7 @@ class SearchConfig(BaseModel):
     eval_batch_size: int = Field(256, ge=1, description="batch size of the per-epoch validation pass")
     amp: bool = Field(False, description="bf16 autocast on CUDA (ignored on CPU; not with darts2nd fd)")
     channels_last: bool = Field(
-        True, description="channels_last memory format for the supernet and batches (faster on CPU too)"
+        True, description="channels_last memory format for the supernet and batches (on CUDA only)"
     )
 
 

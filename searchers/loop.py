@@ -195,12 +195,12 @@ def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
 
 
 def use_channels_last(cfg: SearchConfig, device: torch.device) -> bool:
-    """Whether the supernet and batches go channels_last: as configured, except on a CPU with one
-    intra-op thread, where oneDNN's weight gradient of small 1x1 convolutions in channels_last writes
-    past its buffer (torch 2.14.1, ``jit_avx2_1x1_convolution_bwd_weights``; PC-DARTS's partial-channel
-    FactorizedReduce aborts with glibc heap corruption). Plain-torch reproduction:
-    tests/test_single_thread.py."""
-    return cfg.channels_last and (device.type != "cpu" or torch.get_num_threads() > 1)
+    """Whether the supernet and batches go channels_last: as configured on CUDA, never on a CPU (as the
+    retrain does). On CPUs, torch 2.14.1's oneDNN weight gradient of small 1x1 convolutions in
+    channels_last (``jit_avx2_1x1_convolution_bwd_weights``) writes past its buffer: with one thread
+    PC-DARTS's partial-channel FactorizedReduce aborted with glibc heap corruption, and with two it
+    hung inside that kernel's OpenMP region. Reproduction: tests/test_single_thread.py."""
+    return cfg.channels_last and device.type == "cuda"
 
 
 def _make_split(ds: Any, idx: torch.Tensor, device: torch.device, cfg: SearchConfig) -> SplitData:

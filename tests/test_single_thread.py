@@ -3,8 +3,8 @@
 On one intra-op thread, torch 2.14.1's oneDNN computes the weight gradient of small 1x1 convolutions
 in channels_last past the end of its buffer (``jit_avx2_1x1_convolution_bwd_weights``): a PC-DARTS
 search, whose partial-channel FactorizedReduce convolves 2-4 channels, aborted with glibc heap
-corruption. The search loop keeps such runs in the contiguous layout
-(:func:`searchers.loop.use_channels_last`).
+corruption, and with two threads a search hung inside that kernel. The search loop keeps CPU runs in
+the contiguous layout, as the retrain does (:func:`searchers.loop.use_channels_last`).
 """
 
 from __future__ import annotations
@@ -46,18 +46,18 @@ sys.exit(main([*args, "--device", "cpu", "--no-progress"]))
 """
 
 
-def test_channels_last_is_kept_off_on_one_cpu_thread() -> None:
+def test_channels_last_is_kept_off_on_cpus() -> None:
     cfg = SearchConfig()
     assert cfg.channels_last
     before = torch.get_num_threads()
     try:
-        torch.set_num_threads(1)
-        assert not use_channels_last(cfg, torch.device("cpu"))
-        torch.set_num_threads(2)
-        assert use_channels_last(cfg, torch.device("cpu"))
-        assert not use_channels_last(cfg.model_copy(update={"channels_last": False}), torch.device("cpu"))
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            assert not use_channels_last(cfg, torch.device("cpu"))
     finally:
         torch.set_num_threads(before)
+    assert use_channels_last(cfg, torch.device("cuda"))
+    assert not use_channels_last(cfg.model_copy(update={"channels_last": False}), torch.device("cuda"))
 
 
 def test_a_pcdarts_search_on_one_thread_finishes(tmp_path: Path) -> None:
