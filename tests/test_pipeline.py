@@ -124,7 +124,7 @@ def test_run_writes_every_stage_and_resumes_by_skipping(
     runs = tmp_path / "runs"
     assert main(wcbench_run(runs, "--seeds", "1-2")) == 0
     out = capsys.readouterr().out
-    assert "leaderboard rows" in out and "test error" in out
+    assert "leaderboard rows" in out and "top-1 error" in out
     for seed in (1, 2):
         rd = RunDir(runs, "digits", "darts1st", seed)
         manifest = rd.read_manifest()
