@@ -121,6 +121,14 @@ class RetrainConfig(BaseModel):
 # presets
 
 
+def algorithm_family(algorithm: str, dataset: str) -> str:
+    """The retrain table of a search algorithm's genotypes: Table 36 (``imagenet``) on ImageNet, else
+    the algorithm class's ``retrain_family`` (Tables 33-35)."""
+    from wcbench.registry import ALGORITHMS
+
+    return "imagenet" if dataset == "imagenet" else ALGORITHMS.get(algorithm).retrain_family
+
+
 def family_for(genotype_ref: str | Path | None, dataset: str) -> str:
     """The preset family to use when none is given: ``imagenet`` for the dataset named imagenet; else
     the ``retrain_family`` a search recorded in its ``genotype.json`` (a search directory or the file;
@@ -152,7 +160,7 @@ def family_for(genotype_ref: str | Path | None, dataset: str) -> str:
             from wcbench.registry import ALGORITHMS
 
             algorithm = read_json(config).get("algorithm")
-            family = ALGORITHMS.get(algorithm).retrain_family if algorithm in ALGORITHMS else None
+            family = algorithm_family(algorithm, dataset) if algorithm in ALGORITHMS else None
     except (OSError, ValueError, AttributeError, CheckpointError):  # a DARTS string file: no record
         return "darts"
     return str(family) if family else "darts"

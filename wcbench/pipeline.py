@@ -157,17 +157,16 @@ def preflight(plan: RunPlan) -> dict[str, Any]:
     import os
 
     from evaluators.common import get_scorer, resolve_params
-    from evaluators.retrain import load_retrain_config
+    from evaluators.retrain import algorithm_family, load_retrain_config
     from searchers.loop import resolve_search
     from wcbench.data import get_dataset
     from wcbench.errors import DatasetError
-    from wcbench.registry import ALGORITHMS
 
     stage = stage_settings(plan)
     spec = resolve_search(
         plan.searcher, plan.dataset, plan.preset, plan.seeds[0], plan.space, stage["search"]
     )
-    family = "imagenet" if plan.dataset == "imagenet" else ALGORITHMS.get(spec.algorithm).retrain_family
+    family = algorithm_family(spec.algorithm, plan.dataset)
     retrain_cfg = load_retrain_config(family, plan.preset, plan.dataset.partition(":")[0], stage["retrain"])
     scorer_params = {n: resolve_params(get_scorer(n), stage[n]).model_dump(mode="json") for n in plan.scorers}
     data: dict[str, Any] = {}
