@@ -101,7 +101,8 @@ class SearchSpec:
 
 def _component_preset(kind: str, name: str, cls: Any, preset: str, dataset: str) -> dict[str, Any]:
     """The preset file `presets/<kind>/<name>.toml`, or, for a plug-in from another package, its
-    `presets` class attribute (`{"paper": {...}, "quick": {...}}`, optional `<preset>.<dataset>` keys)."""
+    `presets` class attribute (`{"paper": {...}, "quick": {...}, "smoke": {...}}`, optional
+    `<preset>.<dataset>` keys)."""
     if preset_file(kind, name).is_file() or not hasattr(cls, "presets"):
         return load_preset(kind, name, preset, dataset)
     tables = cls.presets

@@ -42,7 +42,7 @@ def tiny_trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny undefended network trained on the embedded digits, trained once per test session."""
     out = tmp_path_factory.getbasetemp() / "tiny-digits-model"
     if not (out / "model.pt").exists():
-        cfg = load_retrain_config("darts", "quick", "digits", TINY)
+        cfg = load_retrain_config("darts", "smoke", "digits", TINY)
         retrain(PUBLISHED["DARTS_V2"], "digits", out, cfg, seed=1, progress=False)
     return out
 

@@ -112,11 +112,11 @@ def _write_imagefolder(root, classes):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     "argv, says",
     [
-        (["search", "--searcher", "darts1st", "--preset", "quick", "--set", "lr=Infinity"], "finite"),
-        (["search", "--searcher", "darts1st", "--preset", "quick", "--set", "lr=NaN"], "finite"),
-        (["search", "--searcher", "darts1st", "--preset", "quick", "--set", "lr=" + "9" * 5000], "too long"),
-        (["run", "--searcher", "darts1st", "--preset", "quick", "--scorers", ","], "no scorer"),
-        (["run", "--searcher", "darts1st", "--preset", "quick", "--set", "search.lr=-Infinity"], "finite"),
+        (["search", "--searcher", "darts1st", "--preset", "smoke", "--set", "lr=Infinity"], "finite"),
+        (["search", "--searcher", "darts1st", "--preset", "smoke", "--set", "lr=NaN"], "finite"),
+        (["search", "--searcher", "darts1st", "--preset", "smoke", "--set", "lr=" + "9" * 5000], "too long"),
+        (["run", "--searcher", "darts1st", "--preset", "smoke", "--scorers", ","], "no scorer"),
+        (["run", "--searcher", "darts1st", "--preset", "smoke", "--set", "search.lr=-Infinity"], "finite"),
     ],
 )
 def test_silently_accepted_settings_are_refused(
@@ -136,7 +136,7 @@ def test_an_image_folder_of_one_class_is_refused(tmp_path, capsys: pytest.Captur
 
     assert get_dataset(f"imagefolder:{tmp_path / 'two'}", "train").num_classes == 2
     one = f"imagefolder:{tmp_path / 'one'}"
-    argv = ["run", "--searcher", "darts1st", "--preset", "quick", "--dataset", one, "--dry-run"]
+    argv = ["run", "--searcher", "darts1st", "--preset", "smoke", "--dataset", one, "--dry-run"]
     rc = main([*argv, "--runs-dir", str(tmp_path / "runs")])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "only one class" in err, err

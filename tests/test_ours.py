@@ -76,7 +76,7 @@ def instances(monkeypatch: pytest.MonkeyPatch) -> list[Ours]:
 def search(tmp_path: Path, searcher: str, name: str = "run", **extra: Any) -> list[dict[str, Any]]:
     over = {**TINY, **extra}
     out = tmp_path / name
-    run_search(searcher, "digits", "quick", seed=0, out_dir=out, overrides=over, device="cpu", progress=False)
+    run_search(searcher, "digits", "smoke", seed=0, out_dir=out, overrides=over, device="cpu", progress=False)
     assert (out / "genotype.json").exists()
     return [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
 
@@ -273,14 +273,14 @@ def test_resume_gives_the_same_tester(tmp_path: Path) -> None:
         run_search(
             "ours-darts1st",
             "digits",
-            "quick",
+            "smoke",
             0,
             out_dir=out,
             overrides=over,
             progress=False,
             callbacks=[stop],
         )
-    run_search("ours-darts1st", "digits", "quick", 0, out_dir=out, overrides=over, progress=False)
+    run_search("ours-darts1st", "digits", "smoke", 0, out_dir=out, overrides=over, progress=False)
     resumed = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert resumed[-1]["strategy"]["B"] == full[-1]["strategy"]["B"]
     assert resumed[-1]["genotype"] == full[-1]["genotype"]

@@ -188,7 +188,7 @@ def test_search_through_the_cli(tmp_path, space, small_digits) -> None:
     out = tmp_path / "run"
     tiny = ["epochs=2", "warmup_epochs=1", "batch_size=8", "init_channels=8", "layers=3"]
     tiny += ["max_steps_per_epoch=2", "max_examples=48", "eval_batch_size=48"]
-    args = ["search", "--searcher", "pcdarts", "--preset", "quick", "--out", str(out), "--space", space]
+    args = ["search", "--searcher", "pcdarts", "--preset", "smoke", "--out", str(out), "--space", space]
     for s in tiny:
         args += ["--set", s]
     assert main([*args, "--device", "cpu", "--no-progress"]) == 0
@@ -219,5 +219,5 @@ def test_presets_resolve() -> None:
         6e-3,
     )
     assert (imagenet.warmup_epochs, imagenet.lr_warmup_epochs, imagenet.lr_min) == (35, 5, 0.0)
-    quick = resolve_search("pcdarts", None, "quick").algorithm_config
+    quick = resolve_search("pcdarts", None, "smoke").algorithm_config
     assert quick.init_channels % quick.partial_channels == 0

@@ -280,7 +280,7 @@ def _search(out, space="darts", callbacks=(), **over):
 
     values = {**TINY, **over}
     return run_search(
-        "pdarts", preset="quick", seed=1, space=space, out_dir=out, overrides=values, progress=False,
+        "pdarts", preset="smoke", seed=1, space=space, out_dir=out, overrides=values, progress=False,
         callbacks=callbacks, device="cpu",
     )  # fmt: skip
 

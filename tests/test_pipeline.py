@@ -35,7 +35,7 @@ def tiny_overrides() -> dict[str, object]:
 
 
 def wcbench_run(runs: Path, *extra: str, searcher: str = "darts1st", scorers: str = "clean") -> list[str]:
-    return ["run", "--searcher", searcher, "--preset", "quick", "--scorers", scorers, "--runs-dir", str(runs),
+    return ["run", "--searcher", searcher, "--preset", "smoke", "--scorers", scorers, "--runs-dir", str(runs),
             "--no-progress", "--device", "cpu", *TINY, *extra]  # fmt: skip
 
 
@@ -45,9 +45,9 @@ def test_seeds_parse() -> None:
 
 
 def test_quick_attacks_a_fixed_subset_unless_the_user_says_otherwise() -> None:
-    quick = make_plan("darts1st", None, "quick", "1", "clean,attacks", "runs")
+    quick = make_plan("darts1st", None, "smoke", "1", "clean,attacks", "runs")
     assert stage_settings(quick)["attacks"] == {"num_examples": 100}
-    mine = make_plan("darts1st", None, "quick", "1", "attacks", "runs", overrides={"attacks.num_examples": 7})
+    mine = make_plan("darts1st", None, "smoke", "1", "attacks", "runs", overrides={"attacks.num_examples": 7})
     assert stage_settings(mine)["attacks"] == {"num_examples": 7}
     assert stage_settings(make_plan("darts1st", None, "paper", "1", "attacks", "runs"))["attacks"] == {}
 
@@ -57,7 +57,7 @@ def test_defaults_follow_the_paper() -> None:
     assert plan.dataset == "cifar10" and plan.seeds == list(range(1, 11))
     assert {"cifar-c", "attacks", "stl10", "clean"} <= set(plan.scorers)
     assert "worst-case" in make_plan("pdarts", "cifar100", "paper", "1", None, "runs").scorers
-    assert make_plan("ours-pdarts", None, "quick", "1", None, "runs").dataset == "digits"
+    assert make_plan("ours-pdarts", None, "smoke", "1", None, "runs").dataset == "digits"
     assert family_for("DARTS_V2", "imagenet") == "imagenet"
     assert searcher_dir("darts2nd", "s3") == "darts2nd+s3"
 
@@ -89,7 +89,7 @@ class PlugInAlgorithm(Darts1st):
 
     name = "plugin1st"
     retrain_family = "pcdarts"
-    presets = {"quick": load_preset("search", "darts1st", "quick")}
+    presets = {"smoke": load_preset("search", "darts1st", "smoke")}
 
 
 @pytest.fixture
@@ -113,7 +113,7 @@ def test_a_plug_in_algorithm_is_retrained_with_the_family_it_declares(
     retrain = split_settings(tiny_overrides(), None, ["clean"])["retrain"]
     tiny = [f"--set={k}={v}" for k, v in retrain.items()]
     argv = ["retrain", "--genotype", str(rd.search_dir), "--dataset", "digits", "--out", str(out),
-            "--preset", "quick", "--device", "cpu", "--no-progress", *tiny]  # fmt: skip
+            "--preset", "smoke", "--device", "cpu", "--no-progress", *tiny]  # fmt: skip
     assert main(argv) == 0, capsys.readouterr().err
     assert read_json(out / "retrain.json")["preset"]["family"] == "pcdarts"
 
@@ -173,7 +173,7 @@ def test_submitit_local_executor_runs_the_same_job(tmp_path: Path) -> None:
     plan = make_plan(
         "darts1st",
         "digits",
-        "quick",
+        "smoke",
         "3",
         "clean",
         runs,
@@ -190,12 +190,12 @@ def test_submitit_local_executor_runs_the_same_job(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        ["run", "--searcher", "ours-pdrats", "--preset", "quick"],
+        ["run", "--searcher", "ours-pdrats", "--preset", "smoke"],
         ["run", "--searcher", "darts1st", "--seeds", "3-1"],
         ["run", "--searcher", "darts1st", "--set", "epochs=1"],
         ["run", "--searcher", "darts1st", "--scorers", "cleen"],
         ["run", "--searcher", "darts1st", "--space", "s7"],
-        ["run", "--searcher", "darts1st", "--executor", "kubernetes", "--preset", "quick"],
+        ["run", "--searcher", "darts1st", "--executor", "kubernetes", "--preset", "smoke"],
     ],
     ids=lambda a: " ".join(a[2:]),
 )
@@ -240,7 +240,7 @@ def test_dry_run_resolves_every_stage_and_creates_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    argv = ["run", "--searcher", "ours-pdarts", "--preset", "quick", "--seeds", "1-2", "--dry-run"]
+    argv = ["run", "--searcher", "ours-pdarts", "--preset", "smoke", "--seeds", "1-2", "--dry-run"]
     assert main([*argv, "--set", "retrain.epochs=3", "--set", "clean.batch_size=64"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["search"]["algorithm"] == "pdarts" and plan["search"]["strategy"] == "ours"
@@ -270,7 +270,7 @@ def test_dry_run_refuses_what_the_run_would_fail_on(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WCBENCH_DATA", str(tmp_path / "data"))
     argv = ["run", "--searcher", "pdarts", "--dry-run"]
-    argv += [] if "--preset" in extra else ["--preset", "quick"]
+    argv += [] if "--preset" in extra else ["--preset", "smoke"]
     assert main([*argv, *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and says in err

@@ -50,7 +50,7 @@ def test_the_plugin_is_listed(installed_plugin: Path) -> None:
 
 def test_wcbench_run_runs_the_plugin(installed_plugin: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    out = _wcbench(installed_plugin, "run", "--searcher", "random-darts1st", "--preset", "quick", "--scorers",
+    out = _wcbench(installed_plugin, "run", "--searcher", "random-darts1st", "--preset", "smoke", "--scorers",
                    "clean", "--runs-dir", str(runs), "--no-progress", "--device", "cpu", *TINY)  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     history = (runs / "digits" / "random-darts1st" / "seed-1" / "search" / "history.jsonl").read_text()
@@ -60,5 +60,5 @@ def test_wcbench_run_runs_the_plugin(installed_plugin: Path, tmp_path: Path) -> 
 
 
 def test_without_the_plugin_the_name_is_unknown(tmp_path: Path) -> None:
-    out = _wcbench(tmp_path, "run", "--searcher", "random-darts1st", "--preset", "quick")
+    out = _wcbench(tmp_path, "run", "--searcher", "random-darts1st", "--preset", "smoke")
     assert out.returncode == 2 and "unknown searcher 'random-darts1st'" in out.stderr

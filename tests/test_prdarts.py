@@ -294,7 +294,7 @@ def test_search_through_the_loop(tmp_path, searcher, space, small_digits) -> Non
     tiny = dict(epochs=2, batch_size=8, init_channels=4, layers=3, max_steps_per_epoch=2)
     tiny.update(max_examples=48, eval_batch_size=48)
     out = tmp_path / "run"
-    g = run_search(searcher, preset="quick", seed=0, space=space, out_dir=out, overrides=tiny, progress=False)
+    g = run_search(searcher, preset="smoke", seed=0, space=space, out_dir=out, overrides=tiny, progress=False)
     SPACES[space].check_genotype(g)
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [h["arch"]["tau"] for h in history] == pytest.approx([1.0, 0.1])

@@ -45,7 +45,7 @@ TINY = {
 
 
 def tiny_config(**extra: object) -> RetrainConfig:
-    return load_retrain_config("darts", "quick", "digits", {**TINY, **extra})
+    return load_retrain_config("darts", "smoke", "digits", {**TINY, **extra})
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -88,8 +88,9 @@ def test_imagenet_paper_preset_mirrors_table_36() -> None:
 def test_every_paper_value_cites_its_source(family: str) -> None:
     path = preset_file("retrain", family)
     tables = tomllib.loads(path.read_text())
-    assert "paper" in tables and "quick" in tables
-    load_retrain_config(family, "quick", "digits")  # every quick preset validates
+    assert {"paper", "quick", "smoke"} <= set(tables)
+    load_retrain_config(family, "quick", "digits")  # every CPU preset validates
+    load_retrain_config(family, "smoke", "digits")
     in_paper = False
     for line in path.read_text().splitlines():
         if line.startswith("["):
@@ -140,7 +141,7 @@ def test_lr_schedules() -> None:
 
 def test_unknown_override_and_family_are_one_line_errors() -> None:
     with pytest.raises(ConfigError, match="unknown setting"):
-        load_retrain_config("darts", "quick", "digits", {"epochz": 3})
+        load_retrain_config("darts", "smoke", "digits", {"epochz": 3})
     with pytest.raises(ConfigError, match="unknown retrain family"):
         load_retrain_config("enas", "paper", "cifar10")
 
@@ -158,7 +159,7 @@ def test_quick_retrain_cli_writes_the_run_files(tmp_path: Path, capsys: pytest.C
         "--dataset",
         "digits",
         "--preset",
-        "quick",
+        "smoke",
         "--out",
         str(out),
         "--no-progress",
@@ -253,7 +254,7 @@ def test_imagenet_code_path_streams_an_image_folder(tiny_imagefolder, tmp_path: 
 
     dataset = f"imagefolder:{tiny_imagefolder.root}"
     cfg = load_retrain_config(
-        "imagenet", "quick", "imagefolder",
+        "imagenet", "smoke", "imagefolder",
         {"epochs": 2, "init_channels": 4, "layers": 3, "batch_size": 4, "stream": True, "workers": 0},
     )  # fmt: skip
     assert cfg.network == "imagenet" and cfg.label_smoothing == 0.1 and cfg.warmup_epochs == 1

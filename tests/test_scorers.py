@@ -40,7 +40,7 @@ def tiny_trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny undefended network trained on the embedded digits, trained once per test session."""
     out = tmp_path_factory.getbasetemp() / "tiny-digits-model"
     if not (out / "model.pt").exists():
-        cfg = load_retrain_config("darts", "quick", "digits", TINY)
+        cfg = load_retrain_config("darts", "smoke", "digits", TINY)
         retrain(PUBLISHED["DARTS_V2"], "digits", out, cfg, seed=1, progress=False)
     return out
 
@@ -117,7 +117,7 @@ def test_cost_of_a_run_reports_memory_and_search_hours(run_layout: Path) -> None
 def test_stl10_transfer_retrains_at_96px_and_scores_the_test_split(trained: Path, tiny_stl10) -> None:
     ctx = ScoreContext.from_model_dir(trained, data_root=str(tiny_stl10.root), progress=False)
     overrides = {"epochs": 1, "init_channels": 4, "layers": 3, "batch_size": 6, "valid_split": "none"}
-    rec = score(ctx, "stl10", {"preset": "quick", "overrides": overrides})
+    rec = score(ctx, "stl10", {"preset": "smoke", "overrides": overrides})
     assert rec["dataset"] == "stl10" and rec["split"] == "test" and rec["num_examples"] == 8
     assert rec["image_size"] == 96 and rec["retrain_epochs"] == 1
     m = rec["metrics"]
@@ -177,7 +177,7 @@ def test_score_cli_errors_are_one_line(trained: Path, capsys: pytest.CaptureFixt
 
 def test_evaluate_retrains_then_scores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tiny = {**TINY, "epochs": 1, "max_train_examples": 100, "layers": 3, "init_channels": 4}
-    argv = ["evaluate", "--genotype", "DARTS_V2", "--dataset", "digits", "--preset", "quick", "--scorers",
+    argv = ["evaluate", "--genotype", "DARTS_V2", "--dataset", "digits", "--preset", "smoke", "--scorers",
             "clean,cost", "--out", str(tmp_path), "--no-progress", "--json",
             "--score-set", "cost.latency_batch_sizes=[1]", "--score-set", "cost.measure_memory=false",
             "--score-set", "max_examples=50"] + [f"--set={k}={v}" for k, v in tiny.items()]  # fmt: skip

@@ -45,7 +45,7 @@ HISTORY_FIELDS = {
 
 
 def _search(searcher: str, out: Path, *extra: str, space: str = "darts") -> int:
-    args = ["search", "--searcher", searcher, "--preset", "quick", "--out", str(out), "--space", space]
+    args = ["search", "--searcher", searcher, "--preset", "smoke", "--out", str(out), "--space", space]
     for s in TINY:
         args += ["--set", s]
     return main(args + list(extra) + ["--no-progress"])
@@ -104,7 +104,7 @@ def _run(out, searcher="dihcl-darts2nd", callbacks=(), **overrides):
     if searcher.startswith("dihcl"):
         values["strategy.warm_epochs"] = 1
     return loop.run_search(
-        searcher, preset="quick", seed=1, out_dir=out, overrides=values, progress=False, callbacks=callbacks
+        searcher, preset="smoke", seed=1, out_dir=out, overrides=values, progress=False, callbacks=callbacks
     )
 
 
@@ -184,7 +184,7 @@ def test_nan_loss_is_a_one_line_training_error(tmp_path, monkeypatch, small_digi
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
-    assert main(["search", "--searcher", "dihcl-dart2nd", "--preset", "quick", "--out", str(tmp_path)]) == 2
+    assert main(["search", "--searcher", "dihcl-dart2nd", "--preset", "smoke", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "did you mean 'dihcl-darts2nd'" in err and len(err.strip().splitlines()) == 1
     assert _search("darts1st", tmp_path / "x", "--set", "strategy.nope=1") == 2
@@ -195,9 +195,9 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "unknown preset 'fast'" in capsys.readouterr().err
 
 
-def test_default_dataset_is_the_papers_unless_quick():
+def test_default_dataset_is_the_papers_unless_a_cpu_preset():
     assert default_dataset("paper") == "cifar10"
-    assert default_dataset("quick") == "digits"
+    assert default_dataset("smoke") == "digits" and default_dataset("quick") == "digits"
     spec = loop.resolve_search("spcl-darts2nd", preset="paper")
     assert spec.dataset == "cifar10" and spec.algorithm_config.batch_size == 64
     assert spec.algorithm_config.arch_lr == 3e-4 and spec.algorithm_config.hypergrad == "fd"

@@ -39,7 +39,7 @@ def get_dataset(name, split="train", root=None, download=False, **kw):
 wcbench.data.get_dataset = get_dataset
 tiny = ["epochs=2", "warmup_epochs=1", "batch_size=8", "init_channels=8", "layers=3",
         "max_steps_per_epoch=3", "max_examples=48", "eval_batch_size=48"]
-args = ["search", "--searcher", "pcdarts", "--preset", "quick", "--out", sys.argv[1]]
+args = ["search", "--searcher", "pcdarts", "--preset", "smoke", "--out", sys.argv[1]]
 for s in tiny:
     args += ["--set", s]
 sys.exit(main([*args, "--device", "cpu", "--no-progress"]))

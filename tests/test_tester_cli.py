@@ -26,7 +26,7 @@ def test_pretrain_then_search_starts_from_the_cache(
         "--tester",
         "gan",
         "--preset",
-        "quick",
+        "smoke",
         "--device",
         "cpu",
     ]
@@ -40,7 +40,7 @@ def test_pretrain_then_search_starts_from_the_cache(
         "strategy.pretrain_iters": 4,
         "strategy.aux_pretrain_iters": 4,
     }
-    run_search("ours-darts2nd", "digits", "quick", 0, "darts", tmp_path / "s", over, "cpu", progress=False)
+    run_search("ours-darts2nd", "digits", "smoke", 0, "darts", tmp_path / "s", over, "cpu", progress=False)
     record = json.loads((tmp_path / "s" / "history.jsonl").read_text().splitlines()[0])
     assert record["strategy"]["tester_init"] == f"cache {cached[0]}"
 
@@ -48,7 +48,7 @@ def test_pretrain_then_search_starts_from_the_cache(
 def test_pretrain_and_search_use_the_data_root_they_are_given(tmp_path: Path) -> None:
     env = os.environ["WCBENCH_DATA"]  # conftest: a fresh folder per test
     root = tmp_path / "root"
-    argv = ["tester", "pretrain", "--dataset", "digits", "--preset", "quick", "--device", "cpu"]
+    argv = ["tester", "pretrain", "--dataset", "digits", "--preset", "smoke", "--device", "cpu"]
     assert main([*argv, "--data-root", str(root), *SMALL]) == 0
     assert os.environ["WCBENCH_DATA"] == env  # the command no longer rewrites the environment
     cached = list((root / "testers").glob("tester-gan-digits-*.pt"))
@@ -61,7 +61,7 @@ def test_pretrain_and_search_use_the_data_root_they_are_given(tmp_path: Path) ->
     }
     out = tmp_path / "s"
     run_search(
-        "ours-darts2nd", "digits", "quick", 0, "darts", out, over, "cpu", progress=False, data_root=root
+        "ours-darts2nd", "digits", "smoke", 0, "darts", out, over, "cpu", progress=False, data_root=root
     )
     record = json.loads((out / "history.jsonl").read_text().splitlines()[0])
     assert record["strategy"]["tester_init"] == f"cache {cached[0]}"
@@ -70,7 +70,7 @@ def test_pretrain_and_search_use_the_data_root_they_are_given(tmp_path: Path) ->
 def test_without_a_cache_the_search_says_it_trains_from_scratch(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("WCBENCH_DATA", str(tmp_path / "data"))
     over = {"epochs": 1, "max_steps_per_epoch": 2, "strategy.tester_init": "cache"}
-    run_search("ours-darts2nd", "digits", "quick", 0, "darts", tmp_path / "s", over, "cpu", progress=False)
+    run_search("ours-darts2nd", "digits", "smoke", 0, "darts", tmp_path / "s", over, "cpu", progress=False)
     record = json.loads((tmp_path / "s" / "history.jsonl").read_text().splitlines()[0])
     assert record["strategy"]["tester_init"].startswith("scratch (no pretrained tester at")
 

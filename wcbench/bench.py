@@ -81,7 +81,7 @@ def _search_once(searcher: str, overrides: dict[str, Any], steps: int, queue: An
 
     with tempfile.TemporaryDirectory() as tmp:
         over = {"epochs": 1, "max_steps_per_epoch": steps, "warmup_epochs": 0, **overrides}
-        run_search(searcher, "digits", "quick", 0, "darts", tmp, over, "cpu", progress=False)
+        run_search(searcher, "digits", "smoke", 0, "darts", tmp, over, "cpu", progress=False)
         rec = read_jsonl(Path(tmp) / "history.jsonl")[-1]
     queue.put(
         {
@@ -99,7 +99,7 @@ def measure_search(
     threads: int = 1,
     env: Mapping[str, str | None] | None = None,
 ) -> dict[str, float]:
-    """One epoch of `steps` steps of the quick preset in a fresh process with `threads` intra-op
+    """One epoch of `steps` steps of the smoke preset in a fresh process with `threads` intra-op
     threads (and `env` changes: None unsets): s/step and peak memory."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()

@@ -32,12 +32,21 @@ PAPER_DATASET = "cifar10"
 """The paper's main search dataset (CIFAR-10): the default of every stage without --dataset."""
 
 QUICK_DATASET = "digits"
-"""The embedded dataset of the quick preset (the CPU smoke run needs no download)."""
+"""The embedded dataset of the CPU presets (they need no download)."""
+
+CPU_PRESETS = ("quick", "smoke")
+"""Presets sized for a CPU on the embedded data: `quick` (the README's main job, minutes, shows the
+method working) and `smoke` (the test suite's, seconds, exercises every code path)."""
+
+
+def is_cpu_preset(preset: str) -> bool:
+    """True for the presets sized for a CPU on the embedded data (`quick`, `smoke`)."""
+    return preset in CPU_PRESETS
 
 
 def default_dataset(preset: str) -> str:
-    """The dataset a command searches on without --dataset: the paper's, or digits with --preset quick."""
-    return QUICK_DATASET if preset == "quick" else PAPER_DATASET
+    """The dataset a command searches on without --dataset: the paper's, or digits with a CPU preset."""
+    return QUICK_DATASET if is_cpu_preset(preset) else PAPER_DATASET
 
 
 def preset_file(kind: str, name: str) -> Path:

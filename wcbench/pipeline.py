@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wcbench.config import default_dataset, split_settings
+from wcbench.config import default_dataset, is_cpu_preset, split_settings
 from wcbench.errors import ConfigError
 from wcbench.registry import SCORERS, split_searcher_name
 from wcbench.runs import RunDir, dataset_dir, searcher_dir
@@ -33,8 +33,8 @@ DEFAULT_SCORERS: dict[str, tuple[str, ...]] = {
 """What the paper reports per search dataset; other datasets get `clean` and `cost`."""
 
 QUICK_SCORER_SETTINGS: dict[str, dict[str, Any]] = {"attacks": {"num_examples": 100}}
-"""With `--preset quick`, scorer settings under the user's `--set` (the CPU smoke run attacks a fixed
-random 100 test images with every attack instead of the whole split)."""
+"""With a CPU preset (`quick`, `smoke`), scorer settings under the user's `--set` (the CPU runs attack a
+fixed random 100 test images with every attack instead of the whole split)."""
 
 
 def default_scorers(dataset: str) -> tuple[str, ...]:
@@ -133,7 +133,7 @@ def stage_settings(plan: RunPlan) -> dict[str, dict[str, Any]]:
     """Per-stage settings (``search``, ``retrain``, each scorer): the user's `--set`, over the quick
     preset's scorer settings."""
     stage = split_settings(plan.overrides, None, plan.scorers)
-    if plan.preset == "quick":
+    if is_cpu_preset(plan.preset):
         for name, settings in QUICK_SCORER_SETTINGS.items():
             if name in stage:
                 stage[name] = {**settings, **stage[name]}
@@ -298,7 +298,7 @@ def ensure_worst_case_subset(plan: RunPlan, log: Callable[[str], None] = print) 
             return
         test = get_dataset(plan.dataset, "test", plan.data_root, plan.download)
         per_class = 20 if plan.dataset == "cifar100" else max(1, min(20, len(test) // test.num_classes // 5))
-        committee = "quick" if plan.preset == "quick" else "paper"
+        committee = "quick" if is_cpu_preset(plan.preset) else "paper"
         log(
             f"building the worst-case subset of {plan.dataset} ({per_class} per class, {committee} committee)"
         )

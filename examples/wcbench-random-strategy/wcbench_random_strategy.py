@@ -28,7 +28,11 @@ class RandomSubset(SubsetStrategy):
 
     Config = RandomConfig
     name = "random"
-    presets: ClassVar[dict[str, dict[str, Any]]] = {"paper": {"fraction": 0.5}, "quick": {"fraction": 0.5}}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {"fraction": 0.5},
+        "quick": {"fraction": 0.5},
+        "smoke": {"fraction": 0.5},
+    }
 
     def select(self, t: int, ctx: SearchContext) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
         k = max(1, int(round(self.config.fraction * self.n)))

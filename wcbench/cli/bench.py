@@ -71,7 +71,7 @@ def bench_cmd(
     for line in load_summary(result.get("load")):
         console.print(line)
     if {"search", "ours"} & set(chosen):
-        table = Table(title="search step cost (quick preset, 1 thread each)")
+        table = Table(title="search step cost (smoke preset, 1 thread each)")
         for col in ("searcher", "s/step", "peak MB", "time vs darts2nd", "memory vs darts2nd"):
             table.add_column(col, justify="left" if col == "searcher" else "right")
         for name, rec in {**result["search"], **result["ours"]}.items():

@@ -28,7 +28,9 @@ def retrain_cmd(
     out: Path = typer.Option(
         ..., "--out", help="Retrain directory (checkpoint.pt, model.pt, history.jsonl)."
     ),
-    preset: str = typer.Option("paper", "--preset", help="paper (Tables 33-36) | quick (a minute on a CPU)."),
+    preset: str = typer.Option(
+        "paper", "--preset", help="paper (Tables 33-36) | quick (CPU, minutes) | smoke (CPU, seconds; tests)."
+    ),
     family: str | None = typer.Option(None, "--family", help=FAMILY_HELP),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     overrides: list[str] | None = typer.Option(None, "--set", help="Override a setting: --set epochs=10."),

@@ -16,10 +16,10 @@ def run_cmd(
         ..., "--searcher", help="<strategy>-<algorithm>, e.g. ours-pdarts, or pdarts."
     ),
     dataset: str | None = typer.Option(
-        None, "--dataset", help="Search dataset (default: cifar10, the paper's; digits with --preset quick)."
+        None, "--dataset", help="Search dataset (default: cifar10, the paper's; digits with a CPU preset)."
     ),
     preset: str = typer.Option(
-        "paper", "--preset", help="paper (the paper's settings) | quick (CPU, minutes)."
+        "paper", "--preset", help="paper | quick (CPU, minutes, digits) | smoke (CPU, seconds; tests)."
     ),
     seeds: str = typer.Option("1", "--seeds", help="1-10, 1,3,5 or 0."),
     scorers: str | None = typer.Option(

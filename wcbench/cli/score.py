@@ -123,7 +123,7 @@ def evaluate_cmd(
     ),
     scorers: str = typer.Option("clean,cost", "--scorers", help="Comma-separated scorer names."),
     out: Path = typer.Option(..., "--out", help="Output directory: retrain/<dataset>/ and scores/ go here."),
-    preset: str = typer.Option("paper", "--preset", help="paper | quick."),
+    preset: str = typer.Option("paper", "--preset", help="paper | quick | smoke."),
     family: str | None = typer.Option(None, "--family", help=FAMILY_HELP),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     overrides: list[str] | None = typer.Option(None, "--set", help="Retrain setting: --set epochs=10."),

@@ -17,9 +17,9 @@ def search(
     ),
     out: Path = typer.Option(..., "--out", help="Output directory; rerunning with the same one resumes."),
     dataset: str = typer.Option(
-        None, "--dataset", help="Dataset searched on (default: cifar10, or digits with --preset quick)."
+        None, "--dataset", help="Dataset searched on (default: cifar10, or digits with a CPU preset)."
     ),
-    preset: str = typer.Option("paper", "--preset", help="paper | quick"),
+    preset: str = typer.Option("paper", "--preset", help="paper | quick | smoke"),
     seed: int = typer.Option(0, "--seed", help="Seed of the search split, initialisation and data order."),
     space: str = typer.Option("darts", "--space", help="darts | s1 | s2 | s3 | s4 (RobustDARTS)."),
     settings: list[str] = typer.Option(

@@ -21,7 +21,7 @@ def pretrain(
     ),
     tester: str = typer.Option("gan", "--tester", help="gan (FQ-GAN by default) | augment (DADA policy)."),
     preset: str = typer.Option(
-        "paper", "--preset", help="paper | quick: the `ours` preset sizing the tester."
+        "paper", "--preset", help="paper | quick | smoke: the `ours` preset sizing the tester."
     ),
     algorithm: str | None = typer.Option(
         None,
