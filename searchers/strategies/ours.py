@@ -4,7 +4,8 @@ Paper Sec. 3 (Eq. 1-6), Sec. 3.3, Appendix A (Algorithm 1), B.2 and D.5. With an
 (``ours-darts1st``, ``ours-darts2nd``, ``ours-pdarts``, ``ours-pcdarts``, ``ours-prdarts``) the
 architecture step minimises (Eq. 4, 10)::
 
-    L(W', A, f(tester)) + gamma * L(W', A, D_val)   [+ mu * DeCov(learner features on f(tester)), CR]
+    L(W', A, f(tester)) + gamma * L(W', A, D_val)   [+ mu * DeCov(learner features on f(tester)), CR;
+                                                      A's objective only, not the tester's]
 
 and the tester maximises ``L(W', A, f(tester)) - lambda * L(V', D_val)`` (Eq. 11). The algorithm's own
 ``arch_step`` supplies ``W'`` and the hypergradient of A (Eq. 12-14: darts2nd unrolls, first-order
@@ -32,8 +33,9 @@ pretrain ablation (Eq. 19, :mod:`searchers.testers.selection`):
 Cost reduction (Sec. 3.3; ``cost_reduction=true`` = CR, default; ``false`` = NCR): hypergradients of A,
 G and B every ``hyper_every`` = 8 iterations (G's SGD step too; D, V and W every iteration); DeCov on
 the learner's penultimate features of the generated batch (weight ``decov_weight``) added to the
-stage-IV objective as ``decov_weight * DeCov(h) / d`` (A minimises it, the tester maximises it with
-the rest of Eq. 4); V's feature layers
+stage-IV objective as ``decov_weight * DeCov(h) / d``: A minimises it, and the tester's J (Eq. 11)
+does not contain it -- its features come from a pass on the generated images detached from the tester
+(``decov_drives_tester=true`` lets its gradient reach the tester as well); V's feature layers
 tied to the discriminator's (:class:`~searchers.testers.auxiliary.TiedAuxiliary`; GAN tester only --
 the augmentation tester has no discriminator); the epoch count is the algorithm's preset (Appendix E:
 50 for ours-darts/pcdarts/prdarts, 25 per stage for ours-pdarts). NCR: every iteration, no DeCov, a
@@ -129,6 +131,9 @@ class _OursBase(StrategyConfig):
     cost_reduction: bool = Field(True, description="Sec. 3.3 cost reductions (CR); false = NCR")
     hyper_every: int = Field(8, ge=1, description="CR: iterations between hypergradient steps")
     decov_weight: float = Field(0.1, ge=0, description="CR: weight of DeCov / d on generated data")
+    decov_drives_tester: bool = Field(
+        False, description="also let DeCov's gradient reach the tester (off: A's objective only, Sec. 3.3)"
+    )
     tie_auxiliary: bool = Field(True, description="CR: V's feature layers = D's trunk (GAN tester)")
     tester_init: Literal["cache", "pretrain", "scratch"] = Field("cache", description="see module doc")
     cache_dir: str | None = Field(None, description="pretrained testers; None = <data root>/testers")
@@ -399,25 +404,36 @@ class Ours(ValidationStrategy):
         gamma, mu = self.config.gamma, self.decov_weight
         algorithm = ctx.algorithm
 
-        def objective(model_fn: ModelFn) -> Tensor:
-            x_gen, y_gen, s = batch.make()
+        def features(model_fn: ModelFn, x: Tensor) -> tuple[Tensor, Tensor | None]:
+            """(logits, the learner's penultimate features when DeCov is on) of generated images."""
             feats: list[Tensor] = []
             lin = _last_linear(algorithm) if mu > 0 else None
             handle = (
                 lin.register_forward_hook(lambda m, i, o: feats.append(i[0])) if lin is not None else None
             )
             try:
-                logits = model_fn(self._normalize(x_gen))
+                logits = model_fn(self._normalize(x))
             finally:
                 if handle is not None:
                     handle.remove()
+            return logits, (feats[0] if feats else None)
+
+        def objective(model_fn: ModelFn) -> Tensor:
+            x_gen, y_gen, s = batch.make()
+            # DeCov (Sec. 3.3) regularises the learner: it is in A's objective, not in the tester's J
+            # (Eq. 11). Its features then come from a second pass on the generated images detached
+            # from the tester, so the gradient that drives B / P carries no DeCov term.
+            shared = mu > 0 and self.config.decov_drives_tester
+            logits, h = features(model_fn, x_gen) if shared else (model_fn(self._normalize(x_gen)), None)
+            if mu > 0 and not shared:
+                h = features(model_fn, x_gen.detach())[1]
             losses = F.cross_entropy(logits.float(), y_gen, reduction="none")
             adv = losses.mean() if s is None else (s * losses).sum() / s.sum().clamp_min(1e-12)
             val = F.cross_entropy(model_fn(x_val).float(), y_val)
             total = adv + gamma * val
             reg = None
-            if feats and mu > 0:
-                reg = decov(feats[0].float(), per_dim=True)
+            if h is not None and mu > 0:
+                reg = decov(h.float(), per_dim=True)
                 total = total + mu * reg
             pending["adv"], pending["val"] = adv.detach(), val.detach()
             pending["decov"] = None if reg is None else reg.detach()
