@@ -99,6 +99,15 @@ class SearchConfig(BaseModel):
         None, ge=2, description="use only the first N examples of each search half (smoke tests)"
     )
     augment: bool = Field(True, description="random crop + flip on search batches (DARTS)")
+    resolution: int | None = Field(
+        None, ge=8, description="search at this square size (antialiased resize); None = the dataset's"
+    )
+    split_seed: int | None = Field(
+        None, ge=0, description="seed of the search-train/val split; None = the run's seed"
+    )
+    bn_recalibrate: bool = Field(
+        False, description="recompute BN statistics on search-train before each validation pass (SPOS)"
+    )
     eval_batch_size: int = Field(256, ge=1, description="batch size of the per-epoch validation pass")
     amp: bool = Field(False, description="bf16 autocast on CUDA (ignored on CPU; not with darts2nd fd)")
     channels_last: bool = Field(
@@ -266,6 +275,7 @@ class SearchContext:
     dataset: str
     seed: int
     generator: torch.Generator  # the strategy's CPU RNG, checkpointed by the loop
+    preset: str = "paper"  # the preset the search was resolved from (named in hints)
     out_dir: Any = None  # pathlib.Path of the search dir (a strategy may write artefacts there)
     data_root: str | Path | None = None  # --data-root; None: $WCBENCH_DATA, else the default cache
     weight_optimizer: torch.optim.Optimizer | None = None
@@ -316,6 +326,31 @@ class SearchContext:
 
 
 @torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, data: SplitData, batch_size: int) -> None:
+    """Recompute every BatchNorm's running statistics as the plain average over one unaugmented pass
+    of ``data`` in train mode, as one-shot supernets are evaluated (SPOS, Guo et al., ECCV 2020): a
+    supernet whose weights move fast has running averages that lag its batch statistics, and in
+    few steps (a small dataset) its eval-mode accuracy stays near chance while it fits the data.
+    The global RNG (dropout on skip connections) is left as it was."""
+    norm = nn.modules.batchnorm._BatchNorm
+    bns = [m for m in model.modules() if isinstance(m, norm) and m.track_running_stats]
+    if not bns:
+        return
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    was_training = model.training
+    model.train()
+    with torch.random.fork_rng(devices=[data.device] if data.device.type == "cuda" else []):
+        for _, (x, _) in data.eval_batches(batch_size):
+            model(x)
+    model.train(was_training)
+    for m, momentum in zip(bns, momenta):
+        m.momentum = momentum
+
+
+@torch.no_grad()
 def evaluate_split(model: nn.Module, data: SplitData, batch_size: int) -> tuple[Tensor, Tensor]:
     """(per-example CE losses (n,), predicted classes (n,)) in eval mode, no grad, on the device."""
     was_training = model.training
@@ -357,6 +392,7 @@ class SearchAlgorithm(nn.Module, abc.ABC):
     Config: ClassVar[type[SearchConfig]] = SearchConfig
     name: ClassVar[str] = ""
     retrain_family: ClassVar[str] = "darts"
+    second_order: ClassVar[bool] = False  # the architecture step unrolls W' = W - eta grad itself
     """The paper's evaluation table its genotypes are retrained with (``presets/retrain/<family>.toml``:
     darts Table 33, pdarts/pcdarts Table 34, prdarts Table 35). The default is ``"darts"`` (Table 33);
     a plug-in algorithm sets its own. The search records it in ``genotype.json``."""
@@ -647,6 +683,24 @@ class ValidationStrategy(abc.ABC):
         Appendix E values for ``ours-<algorithm>``). Applied over the algorithm's preset and under the
         user's ``--set``; unknown keys are errors. Default: none."""
         return {}
+
+    @classmethod
+    def config_search_overrides(cls, config: StrategyConfig, values: dict[str, Any]) -> dict[str, Any]:
+        """Search-algorithm settings implied by this strategy's resolved ``config`` given the
+        algorithm's preset ``values``; applied under the user's ``--set``. Default: none."""
+        return {}
+
+    @classmethod
+    def wants_prepare(cls, config: StrategyConfig) -> bool:
+        """Whether :meth:`prepare` has work for ``config`` (a stage of `wcbench run` before the search)."""
+        return False
+
+    @classmethod
+    def prepare(cls, ctx: SearchContext, config: StrategyConfig) -> str:
+        """Work done once per dataset and settings before any search with ``config`` (the `ours`
+        tester's pretraining), cached under the data root and shared by seeds and searchers; returns
+        what it did. Called by `wcbench run` when :meth:`wants_prepare` is true. Default: nothing."""
+        return "nothing to prepare"
 
     def wants_arch_step(self, ctx: SearchContext) -> bool:
         """Whether to update A at this step of an architecture-active epoch (default: every step;

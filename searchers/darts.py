@@ -180,6 +180,7 @@ class Darts2nd(DartsSupernetAlgorithm):
     Config = Darts2ndConfig
     name = "darts2nd"
     retrain_family = "darts"  # retrained as in Appendix E, Table 33
+    second_order = True
     config: Darts2ndConfig
 
     def arch_step(

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from searchers.base import (
     SearchAlgorithm,
@@ -45,6 +46,7 @@ from searchers.base import (
     ValidationStrategy,
     assign_grads,
     evaluate_split,
+    recalibrate_batchnorm,
 )
 from wcbench.config import default_dataset, load_preset, preset_file, resolve_config, split_settings
 from wcbench.devices import peak_memory_mb, resolve_device
@@ -140,11 +142,12 @@ def resolve_search(
             f"unknown strategy setting(s) {', '.join('strategy.' + k for k in unknown)} for "
             f"{strategy_name!r}; known: {known}"
         )
-    algo_values = _component_preset("search", algorithm_name, algo_cls, preset, dataset)
-    algo_values.update(strat_cls.search_overrides(algorithm_name, dataset, preset))
-    algo_cfg = resolve_config(algo_cls.Config, algo_values, algo_over)
     strat_values = _component_preset("strategy", strategy_name, strat_cls, preset, dataset)
     strat_cfg = resolve_config(strat_cls.Config, strat_values, strat_over)
+    algo_values = _component_preset("search", algorithm_name, algo_cls, preset, dataset)
+    algo_values.update(strat_cls.search_overrides(algorithm_name, dataset, preset))
+    algo_values.update(strat_cls.config_search_overrides(strat_cfg, algo_values))
+    algo_cfg = resolve_config(algo_cls.Config, algo_values, algo_over)
     return SearchSpec(
         searcher, strategy_name, algorithm_name, dataset, preset, int(seed), space, algo_cfg, strat_cfg
     )
@@ -204,9 +207,17 @@ def use_channels_last(cfg: SearchConfig, device: torch.device) -> bool:
     return cfg.channels_last and device.type == "cuda"
 
 
+def _resized(images: torch.Tensor, size: int | None) -> torch.Tensor:
+    """uint8 images at ``size`` x ``size`` (bilinear with antialiasing, rounded), or as they are."""
+    if size is None or tuple(images.shape[-2:]) == (size, size):
+        return images
+    x = F.interpolate(images.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return x.round_().clamp_(0, 255).to(torch.uint8)
+
+
 def _make_split(ds: Any, idx: torch.Tensor, device: torch.device, cfg: SearchConfig) -> SplitData:
     return SplitData(
-        ds.images.index_select(0, idx),
+        _resized(ds.images.index_select(0, idx), cfg.resolution),
         ds.labels.index_select(0, idx),
         idx,
         ds.mean,
@@ -244,7 +255,8 @@ def search_context(
 
     cfg = spec.algorithm_config
     ds = get_dataset(spec.dataset, "train", root=data_root, download=download)
-    train_idx, val_idx = search_split(len(ds), spec.seed, cfg.train_portion)
+    split_seed = spec.seed if cfg.split_seed is None else cfg.split_seed
+    train_idx, val_idx = search_split(len(ds), split_seed, cfg.train_portion)
     if cfg.max_examples is not None:
         train_idx, val_idx = train_idx[: cfg.max_examples], val_idx[: cfg.max_examples]
     train = _make_split(ds, train_idx, dev, cfg)
@@ -275,6 +287,7 @@ def search_context(
         dataset=spec.dataset,
         seed=spec.seed,
         generator=torch.Generator().manual_seed(_seed_int(spec.seed, "strategy")),
+        preset=spec.preset,
         out_dir=out_dir,
         data_root=data_root,
         total_epochs=total,
@@ -417,6 +430,8 @@ def run_search(
                     f"{arch_loss / max(arch_steps, 1):.4g}); lower the learning rates "
                     f"(--set lr=... / --set arch_lr=...) or keep grad_clip > 0, and use a new --out"
                 )
+            if cfg.bn_recalibrate:
+                recalibrate_batchnorm(algorithm, train, cfg.eval_batch_size)
             val_losses, val_preds = evaluate_split(algorithm, val, cfg.eval_batch_size)
             ctx._val_cache = (val_losses, val_preds)
             val_loss = float(val_losses.mean())

@@ -21,6 +21,7 @@ from searchers.testers.base import TesterStep as Step  # (not collected as a tes
 from searchers.testers.dada import AugmentPolicy
 from searchers.testers.fqgan import ConditionalGAN
 from searchers.testers.gan import GanTester
+from wcbench.errors import ConfigError
 from wcbench.registry import searcher_names
 from wcbench.smallcnn import SmallCNN
 
@@ -249,10 +250,8 @@ def test_tester_cache_and_scratch(tmp_path: Path, instances: list[Ours]) -> None
     assert instances[-1].init_note.startswith("cache ")
     hist = search(tmp_path, "ours-darts1st", name="c", **{"strategy.tester_init": "scratch"})
     assert hist[-1]["strategy"]["tester_init"].startswith("scratch")
-    hist = search(
-        tmp_path, "ours-darts1st", name="d", **{"strategy.tester_init": "cache", "strategy.dim_z": 12}
-    )
-    assert hist[-1]["strategy"]["tester_init"].startswith("scratch (no pretrained tester")
+    with pytest.raises(ConfigError, match="no pretrained gan tester at .*wcbench tester pretrain"):
+        search(tmp_path, "ours-darts1st", name="d", **{"strategy.tester_init": "cache", "strategy.dim_z": 12})
 
 
 def test_resume_gives_the_same_tester(tmp_path: Path) -> None:

@@ -67,12 +67,27 @@ def test_pretrain_and_search_use_the_data_root_they_are_given(tmp_path: Path) ->
     assert record["strategy"]["tester_init"] == f"cache {cached[0]}"
 
 
-def test_without_a_cache_the_search_says_it_trains_from_scratch(tmp_path: Path, monkeypatch) -> None:
+def test_without_a_cache_the_search_stops_and_names_the_command(
+    tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The paper's method starts from a pretrained tester (Sec. 3.3, App. A.1): a search that finds
+    none says which command makes it, instead of silently training an untrained one."""
     monkeypatch.setenv("WCBENCH_DATA", str(tmp_path / "data"))
-    over = {"epochs": 1, "max_steps_per_epoch": 2, "strategy.tester_init": "cache"}
+    argv = ["search", "--searcher", "ours-darts2nd", "--preset", "paper", "--dataset", "digits"]
+    assert main([*argv, "--out", str(tmp_path / "x"), "--device", "cpu", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "wcbench tester pretrain --dataset digits --tester gan --algorithm darts2nd --preset paper" in err
+    assert "strategy.tester_init=scratch" in err
+
+
+def test_an_explicit_scratch_tester_is_said_in_the_history(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("WCBENCH_DATA", str(tmp_path / "data"))
+    over = {"epochs": 1, "max_steps_per_epoch": 2, "strategy.tester_init": "scratch"}
     run_search("ours-darts2nd", "digits", "smoke", 0, "darts", tmp_path / "s", over, "cpu", progress=False)
     record = json.loads((tmp_path / "s" / "history.jsonl").read_text().splitlines()[0])
-    assert record["strategy"]["tester_init"].startswith("scratch (no pretrained tester at")
+    assert record["strategy"]["tester_init"] == "scratch (tester_init=scratch)"
+    assert not list((tmp_path / "data" / "testers").glob("tester-*.pt"))
 
 
 def test_unknown_tester_kind_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:

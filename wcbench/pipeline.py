@@ -204,7 +204,7 @@ def preflight(plan: RunPlan) -> dict[str, Any]:
 def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> dict[str, Any]:
     """One seed: search, retrain on the search dataset, then each scorer; returns the manifest."""
     from evaluators.common import ScoreContext
-    from wcbench.stages import retrain_stage, score_stage, search_stage
+    from wcbench.stages import retrain_stage, score_stage, search_stage, tester_stage, tester_wanted
 
     stage = stage_settings(plan)
     rd = run_dir(plan, seed)
@@ -212,6 +212,20 @@ def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> di
         rd.write_manifest({**plan.config(), "seed": seed}, status="running")
         try:
             if not (rd.stage_done("search") and (rd.search_dir / "genotype.json").exists()):
+                where = dict(preset=plan.preset, seed=seed, space=plan.space, settings=stage["search"])
+                if not rd.stage_done("tester") and tester_wanted(plan.searcher, plan.dataset, **where):
+                    rd.stage_start("tester")
+                    t0 = time.perf_counter()
+                    note = tester_stage(
+                        plan.searcher,
+                        plan.dataset,
+                        **where,
+                        device=plan.device,
+                        data_root=plan.data_root,
+                        download=plan.download,
+                    )
+                    log(f"seed {seed}: tester {note}")
+                    rd.stage_end("tester", note=note, seconds=round(time.perf_counter() - t0, 2))
                 rd.stage_start("search")
                 t0 = time.perf_counter()
                 genotype = search_stage(

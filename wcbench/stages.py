@@ -169,6 +169,47 @@ def score_stage(
     return [score(context, name, settings.get(name, {})) for name in scorers]
 
 
+def tester_wanted(
+    searcher: str,
+    dataset: str | None,
+    *,
+    preset: str = "paper",
+    seed: int = 0,
+    space: str = "darts",
+    settings: Mapping[str, Any] | None = None,
+) -> bool:
+    """Whether the search's strategy has a stage to run before it (:func:`tester_stage`)."""
+    from searchers.loop import resolve_search
+    from wcbench.registry import STRATEGIES
+
+    spec = resolve_search(searcher, dataset, preset, seed, space, dict(settings or {}))
+    return bool(STRATEGIES.get(spec.strategy).wants_prepare(spec.strategy_config))
+
+
+def tester_stage(
+    searcher: str,
+    dataset: str | None,
+    *,
+    preset: str = "paper",
+    seed: int = 0,
+    space: str = "darts",
+    settings: Mapping[str, Any] | None = None,
+    device: str | torch.device | None = None,
+    data_root: str | Path | None = None,
+    download: bool = False,
+) -> str:
+    """The stage before a search whose strategy prepares something once per dataset (``ours``: the
+    tester's pretraining, paper Sec. 3.3 and Appendix A.1), with the search's own resolved settings, so
+    the search finds it in the data root's cache. Locked against concurrent writers and shared by seeds
+    and searchers with the same key. Returns what it did."""
+    from searchers.loop import resolve_search, search_context
+    from wcbench.registry import STRATEGIES
+
+    spec = resolve_search(searcher, dataset, preset, seed, space, dict(settings or {}))
+    ctx = search_context(spec, device, data_root=data_root, download=download)
+    return STRATEGIES.get(spec.strategy).prepare(ctx, spec.strategy_config)
+
+
 def tester_pretrain_stage(
     dataset: str,
     tester: str = "gan",

@@ -56,8 +56,10 @@ D_val term's weight is ``gamma``), ``generator=fqgan|sngan|biggan`` (Table 8).
 Tester initialisation (App. A.1, B.2.3, :mod:`searchers.testers.build`):
 :func:`~searchers.testers.pretrain.pretrain_tester` trains G, D and V on the search-train split and
 caches them under ``<data root>/testers/`` keyed by dataset, split and settings.
-``tester_init=cache`` (default) starts from that cache when present and otherwise logs that it trains
-from scratch; ``pretrain`` pretrains (and caches) when missing; ``scratch`` forces scratch. The pretrain
+``tester_init=cache`` (default) starts from that cache and stops with a one-line error naming the
+command that makes it when it is missing (`wcbench run` makes it first: :meth:`Ours.prepare`, its tester
+stage); ``pretrain`` pretrains (and caches) when missing; ``scratch`` starts from an untrained tester,
+said in the history (``tester_init``) and on the leaderboard row. The pretrain
 ablation always needs a pretrained GAN (it pretrains when missing).
 
 Diagnostics per epoch (``epoch_stats``): the error of a fixed reference classifier (ResNet-18 trained
@@ -92,9 +94,17 @@ from searchers.base import (
     StrategyConfig,
     ValidationStrategy,
 )
+from searchers.darts import model_at, unrolled_weights
 from searchers.testers.base import Tester, TesterStep, raw_batch
 from searchers.testers.build import build_tester, data_stats
-from searchers.testers.diagnostics import classifier_error, probe_val_loss, reference_classifier, save_grid
+from searchers.testers.diagnostics import (
+    classifier_error,
+    probe_val_loss,
+    reference_classifier,
+    save_curves,
+    save_grid,
+    trajectory_point,
+)
 from searchers.testers.regularizers import decov
 from wcbench.config import preset_file
 from wcbench.errors import ConfigError
@@ -133,6 +143,13 @@ class _OursBase(StrategyConfig):
     decov_weight: float = Field(0.1, ge=0, description="CR: weight of DeCov / d on generated data")
     decov_drives_tester: bool = Field(
         False, description="also let DeCov's gradient reach the tester (off: A's objective only, Sec. 3.3)"
+    )
+    cr_halve_epochs: bool = Field(
+        False, description="CR halves the search epochs (Sec. 3.3: 50 -> 25); off: the preset's epochs"
+    )
+    unroll_first_order: bool = Field(
+        False,
+        description="first-order algorithms evaluate A's objective at W' = W - eta grad (App. A); off: W",
     )
     tie_auxiliary: bool = Field(True, description="CR: V's feature layers = D's trunk (GAN tester)")
     tester_init: Literal["cache", "pretrain", "scratch"] = Field("cache", description="see module doc")
@@ -240,6 +257,24 @@ class Ours(ValidationStrategy):
         """The paper's Appendix E search settings for ``ours-<algorithm>`` (ours.toml)."""
         return search_overrides(algorithm, dataset, preset)
 
+    @classmethod
+    def config_search_overrides(cls, config: StrategyConfig, values: dict[str, Any]) -> dict[str, Any]:
+        """``cr_halve_epochs``: Sec. 3.3's halved epoch count under the cost reductions."""
+        if config.cost_reduction and config.cr_halve_epochs and "epochs" in values:
+            return {"epochs": max(1, int(values["epochs"]) // 2)}
+        return {}
+
+    @classmethod
+    def wants_prepare(cls, config: StrategyConfig) -> bool:
+        """The tester stage runs unless the user asked for an untrained tester (``tester_init=scratch``)."""
+        return config.tester_init != "scratch"
+
+    @classmethod
+    def prepare(cls, ctx: SearchContext, config: StrategyConfig) -> str:
+        """The tester stage (Sec. 3.3, App. A.1): pretrain G/D, V and the reference classifier of
+        Fig. 1 into the data root's cache, or find them there (:func:`pretrain_tester_cache`)."""
+        return pretrain_tester_cache(ctx, config)
+
     def __init__(self, config: StrategyConfig) -> None:
         super().__init__(config)
         self.tester: Tester | None = None
@@ -249,6 +284,7 @@ class Ours(ValidationStrategy):
         self._epoch_stats: dict[str, Any] = {}
         self._reset_epoch()
         self.hyper_steps_total = 0
+        self.trajectory: list[dict[str, Any]] = []  # per epoch: reference accuracy, B (curves.png)
 
     # ---------------------------------------------------------------- resolved settings
     @property
@@ -403,6 +439,10 @@ class Ours(ValidationStrategy):
         self._pending = pending
         gamma, mu = self.config.gamma, self.decov_weight
         algorithm = ctx.algorithm
+        w_prime = None
+        if self.config.unroll_first_order and not algorithm.second_order and ctx.train_batch is not None:
+            # App. A: W' = W - eta grad_W L_tr(W, A), treated as a constant (first-order hypergradient)
+            w_prime = unrolled_weights(algorithm, ctx.train_batch, ctx.lr, ctx.weight_optimizer)
 
         def features(model_fn: ModelFn, x: Tensor) -> tuple[Tensor, Tensor | None]:
             """(logits, the learner's penultimate features when DeCov is on) of generated images."""
@@ -419,6 +459,8 @@ class Ours(ValidationStrategy):
             return logits, (feats[0] if feats else None)
 
         def objective(model_fn: ModelFn) -> Tensor:
+            if w_prime is not None:
+                model_fn = model_at(algorithm, w_prime)
             x_gen, y_gen, s = batch.make()
             # DeCov (Sec. 3.3) regularises the learner: it is in A's objective, not in the tester's J
             # (Eq. 11). Its features then come from a second pass on the generated images detached
@@ -511,6 +553,14 @@ class Ours(ValidationStrategy):
                 path = self.out_dir / "tester" / f"epoch-{ctx.epoch:03d}.png"
                 save_grid(x[:k].index_select(0, order), path, cfg.grid)
                 stats["grid_png"] = str(path.relative_to(self.out_dir))
+        stats["reference_accuracy"] = (
+            None if stats.get("reference_error") is None else 1.0 - stats["reference_error"]
+        )
+        self.trajectory = [p for p in self.trajectory if p["epoch"] < ctx.epoch]
+        self.trajectory.append(trajectory_point(ctx.epoch, stats))
+        if self.out_dir is not None:
+            save_curves(self.trajectory, self.out_dir / "tester" / "curves.png")
+            stats["curves_png"] = "tester/curves.png"
         self._epoch_stats = stats
 
     def _probe(self, ctx: SearchContext, x: Tensor, y: Tensor, xv: Tensor, yv: Tensor) -> float:
@@ -544,12 +594,14 @@ class Ours(ValidationStrategy):
             "tester": self.tester.state_dict(),
             "hyper_steps_total": self.hyper_steps_total,
             "streams": {name: stream.state_dict() for name, stream in streams.items()},
+            "trajectory": self.trajectory,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         assert self.tester is not None
         self.tester.load_state_dict(state["tester"])
         self.hyper_steps_total = int(state.get("hyper_steps_total", 0))
+        self.trajectory = list(state.get("trajectory", []))
         streams = state.get("streams", {})
         self.train_stream.load_state_dict(streams["train"])
         self.val_stream.load_state_dict(streams["val"])

@@ -5,9 +5,9 @@ App. A.1, B.2.3).
 the discriminator the upper-level variable, Eq. 18), ``augment`` (Eq. 6: the DADA policy) or
 ``selection`` (``ablation=pretrain``, Eq. 19: pairs generated once by the pretrained GAN). V is tied to
 the discriminator's trunk under the cost reductions (Sec. 3.3), else a separate classifier
-(``aux_arch``). ``tester_init``: ``cache`` starts from a pretrained tester when cached (else from
-scratch, said in the note), ``pretrain`` pretrains and caches it when missing, ``scratch`` never loads
-one; the selection ablation always needs the pretrained GAN.
+(``aux_arch``). ``tester_init``: ``cache`` starts from a pretrained tester in the cache (missing: a
+one-line error naming `wcbench tester pretrain`), ``pretrain`` pretrains and caches it when missing,
+``scratch`` never loads one; the selection ablation always needs the pretrained GAN.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from searchers.testers.fqgan import ConditionalGAN, fq_defaults
 from searchers.testers.gan import GanTester
 from searchers.testers.pretrain import load_pretrained, pretrain_tester, tester_cache_name
 from searchers.testers.selection import SelectionTester
+from wcbench.errors import ConfigError
 
 log = logging.getLogger("wcbench.ours")
 
@@ -49,6 +50,7 @@ def build_gan(config: Any, ctx: Any) -> ConditionalGAN:
         dict_size=size,
         decay=fq["decay"] if config.decay is None else config.decay,
         fq_weight=fq["fq_weight"] if config.fq_weight is None else config.fq_weight,
+        resolution=int(ctx.train.images.shape[-1]),
     ).to(ctx.device)
 
 
@@ -118,7 +120,13 @@ def build_tester(
         load_pretrained(tester, path)
         note = f"pretrained now, cache {path}"
     else:
-        note = f"scratch (no pretrained tester at {path})"
+        algorithm = getattr(ctx.algorithm, "name", "") or "darts2nd"
+        raise ConfigError(
+            f"no pretrained {kind} tester at {path}: make it with `wcbench tester pretrain --dataset "
+            f"{ctx.dataset} --tester {kind} --algorithm {algorithm} --preset {ctx.preset}` (and the same "
+            "strategy --set values; `wcbench run` does this itself), or start from an untrained tester "
+            "with --set strategy.tester_init=scratch"
+        )
     log.info("ours: tester %s initialised from %s", kind, note)
     if lam <= 0:
         tester.drop_auxiliary()  # adversarial only (Eq. 20): no stage III

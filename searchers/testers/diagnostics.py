@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import filelock
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -44,21 +45,25 @@ def reference_classifier(
     trained on the search-train split ``train`` (numbers from ``generator``) and cached. The
     initialisation draws from the global RNG either way."""
     settings = {"arch": arch, "width": width, "iters": iters, "batch": 128}
+    if train.images.shape[-1] != 32:  # a search at another resolution (32: the key as before)
+        settings["resolution"] = int(train.images.shape[-1])
     path = cache_dir / f"{cache_key('reference', dataset, train.dataset_indices, settings)}.pt"
     model = build_classifier(arch, num_classes, width, *stats).to(device)
-    if path.exists():
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    else:
-        log.info("ours: training the reference classifier into %s", path)
-        train_classifier(
-            model,
-            train.images,
-            train.labels,
-            iters=iters,
-            batch_size=min(128, len(train)),
-            generator=generator,
-        )
-        save_checkpoint(path, model.state_dict())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(path) + ".lock"):  # one writer; a concurrent run waits, then loads
+        if path.exists():
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        else:
+            log.info("ours: training the reference classifier into %s", path)
+            train_classifier(
+                model,
+                train.images,
+                train.labels,
+                iters=iters,
+                batch_size=min(128, len(train)),
+                generator=generator,
+            )
+            save_checkpoint(path, model.state_dict())
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -115,4 +120,59 @@ def save_grid(x: Tensor, path: Path, nrow: int) -> None:
 
     buf = io.BytesIO()
     save_image(x.detach().float().cpu().clamp(0, 1), buf, format="png", nrow=nrow, padding=1)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def trajectory_point(epoch: int, stats: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of one epoch that :func:`save_curves` draws: the reference classifier's accuracy on
+    the generated validation set (Fig. 1 left, as accuracy), the tester's upper-level variables (B's
+    values; the policy's entropy; the selection's mean) and the adversarial loss."""
+    point: dict[str, Any] = {"epoch": int(epoch)}
+    err = stats.get("reference_error")
+    point["reference_accuracy"] = None if err is None else 1.0 - float(err)
+    for key in ("adversarial_loss", "policy_entropy", "selection_mean"):
+        if isinstance(stats.get(key), int | float):
+            point[key] = float(stats[key])
+    if isinstance(stats.get("B"), dict):
+        point["B"] = {k: float(v) for k, v in stats["B"].items() if isinstance(v, int | float)}
+    return point
+
+
+def save_curves(trajectory: Sequence[dict[str, Any]], path: Path) -> None:
+    """Draw the tester's trajectory over the search epochs as a PNG beside the sample grids: the
+    reference classifier's accuracy on this epoch's generated data (the curve of Fig. 1, left) and
+    the upper-level variables (B for a GAN tester, the policy's entropy for the augmentation one)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [p["epoch"] for p in trajectory]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
+    acc = [p.get("reference_accuracy") for p in trajectory]
+    if any(a is not None for a in acc):
+        left.plot(epochs, [100 * a if a is not None else float("nan") for a in acc], "o-", color="C0")
+    left.set_xlabel("search epoch")
+    left.set_ylabel("accuracy (%)")
+    left.set_title("reference classifier on generated data", fontsize=10)
+    left.set_ylim(0, 100)
+    names = sorted({k for p in trajectory for k in p.get("B", {})})
+    if names:
+        for name in names:
+            right.plot(epochs, [p.get("B", {}).get(name, float("nan")) for p in trajectory], "o-", label=name)
+        right.legend(fontsize=8, loc="best")
+        right.set_title("tester's hyperparameters B", fontsize=10)
+    else:
+        key = next((k for k in ("policy_entropy", "selection_mean") if any(k in p for p in trajectory)), None)
+        if key is not None:
+            right.plot(epochs, [p.get(key, float("nan")) for p in trajectory], "o-", color="C1")
+        right.set_title(key.replace("_", " ") if key else "tester", fontsize=10)
+    right.set_xlabel("search epoch")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        if len(epochs) <= 20:
+            ax.set_xticks(epochs)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())

@@ -456,22 +456,33 @@ class ConditionalGAN(nn.Module):
         decay: float = 0.8,
         fq_weight: float = 1.0,
         act: str = "relu",
+        resolution: int = 32,
     ) -> None:
         super().__init__()
         if kind not in GENERATORS:
             raise ValueError(f"unknown generator {kind!r}; choose one of {', '.join(GENERATORS)}")
+        if resolution < 8 or resolution % 8:
+            raise ValueError(f"the GAN tester makes images of a multiple of 8 pixels, not {resolution}")
+        bottom = resolution // 8  # three up-blocks: 4 -> 32 at CIFAR size (FQ-GAN), 2 -> 16, 1 -> 8
         self.kind, self.num_classes = kind, num_classes
         ch = 4 * width  # BigGAN CIFAR: ch * 4 channels everywhere
         if kind == "sngan":
-            self.G = Generator(num_classes, channels=ch, dim_z=dim_z, sn=False, act=act)
+            self.G = Generator(num_classes, channels=ch, dim_z=dim_z, bottom=bottom, sn=False, act=act)
             self.D = Discriminator(num_classes, channels=max(1, ch // 2), act=act)
         elif kind == "biggan":
             self.G = Generator(
-                num_classes, channels=ch, dim_z=dim_z, sn=True, shared_dim=dim_z, hier=True, act=act
+                num_classes,
+                channels=ch,
+                dim_z=dim_z,
+                bottom=bottom,
+                sn=True,
+                shared_dim=dim_z,
+                hier=True,
+                act=act,
             )
             self.D = Discriminator(num_classes, channels=ch, act=act)
         else:
-            self.G = Generator(num_classes, channels=ch, dim_z=dim_z, sn=True, act=act)
+            self.G = Generator(num_classes, channels=ch, dim_z=dim_z, bottom=bottom, sn=True, act=act)
             self.D = Discriminator(
                 num_classes, channels=ch, fq_layers=fq_layers, dict_size=dict_size, act=act
             )

@@ -16,6 +16,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import filelock
 import torch
 from torch import Tensor
 
@@ -48,15 +49,21 @@ def pretrain_gan(
     d_steps: int = 4,
     generator: torch.Generator | None = None,
     log: Callable[[str], None] | None = None,
+    resume: Path | None = None,
 ) -> None:
     """FQ-GAN's CIFAR recipe (``launch_C10.sh``): Adam 2e-4, betas (0, 0.999) for G and D, 4 D steps
-    per G step, batch 64, hinge loss (+ FQ loss), B fixed at its initial values; ``iters`` G steps."""
+    per G step, batch 64, hinge loss (+ FQ loss), B fixed at its initial values; ``iters`` G steps.
+
+    ``resume``: a file that holds the state every ``iters // 20`` G steps (and is read back on a
+    restart, so an interrupted pretraining resumes to the same result); deleted by the caller."""
     dev = images.device
     g_opt = torch.optim.Adam(gan.G.parameters(), lr=lr, betas=betas)
     d_opt = torch.optim.Adam(gan.D.parameters(), lr=lr, betas=betas)
     n = images.shape[0]
+    parts = {"gan": gan, "g_opt": g_opt, "d_opt": d_opt}
+    start = _resume(resume, parts, generator)
     gan.train()
-    for it in range(iters):
+    for it in range(start, iters):
         for _ in range(d_steps):
             idx = torch.randint(n, (batch_size,), generator=generator).to(dev)
             z, yf = gan.sample_latent(batch_size, generator, dev)
@@ -74,6 +81,32 @@ def pretrain_gan(
         g_opt.step()
         if log is not None and (it % max(1, iters // 10) == 0 or it == iters - 1):
             log(f"pretrain GAN {it + 1}/{iters}: d_loss {loss_d.item():.4f} g_loss {loss_g.item():.4f}")
+        if resume is not None and (it + 1) % max(1, iters // 20) == 0 and it + 1 < iters:
+            _save_resume(resume, parts, generator, it + 1)
+
+
+def _resume(path: Path | None, parts: dict[str, Any], generator: torch.Generator | None) -> int:
+    """Load ``parts`` (modules and optimizers) and ``generator`` from ``path`` if it exists; returns
+    the iteration to continue from (0 without a file)."""
+    if path is None or not path.exists():
+        return 0
+    from wcbench.runs import load_checkpoint
+
+    state = load_checkpoint(path)
+    for name, part in parts.items():
+        part.load_state_dict(state[name])
+    if generator is not None and state.get("generator") is not None:
+        generator.set_state(state["generator"])
+    return int(state["iteration"])
+
+
+def _save_resume(
+    path: Path, parts: dict[str, Any], generator: torch.Generator | None, iteration: int
+) -> None:
+    state: dict[str, Any] = {name: part.state_dict() for name, part in parts.items()}
+    state["generator"] = None if generator is None else generator.get_state()
+    state["iteration"] = iteration
+    save_checkpoint(path, state)
 
 
 def pretrain_tester(
@@ -99,7 +132,24 @@ def pretrain_tester(
     path = Path(cache_dir) / f"{tester_cache_name(dataset, tester, config, dataset_name)}.pt"
     if path.exists():
         return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(path) + ".lock"):  # a concurrent run waits, then finds the file
+        if path.exists():
+            return path
+        _pretrain(dataset, tester, config, path, generator, log)
+    return path
+
+
+def _pretrain(
+    dataset: Any,
+    tester: GanTester | AugmentTester,
+    config: Any,
+    path: Path,
+    generator: torch.Generator | None,
+    log: Callable[[str], None] | None,
+) -> None:
     images, labels = dataset.images, dataset.labels
+    partial = path.with_name(path.stem + ".gan-partial.pt")
     if isinstance(tester, GanTester) and config.pretrain_iters > 0:
         pretrain_gan(
             tester.gan,
@@ -109,6 +159,7 @@ def pretrain_tester(
             batch_size=config.pretrain_batch,
             generator=generator,
             log=log,
+            resume=partial,
         )
     if tester.aux is not None and config.aux_pretrain_iters > 0:
         params = list(tester.aux.parameters())
@@ -129,7 +180,7 @@ def pretrain_tester(
     if isinstance(tester, GanTester):
         state["gan"] = tester.gan.state_dict()
     save_checkpoint(path, state)
-    return path
+    partial.unlink(missing_ok=True)
 
 
 def tester_settings(tester: GanTester | AugmentTester, config: Any) -> dict[str, Any]:
@@ -158,9 +209,10 @@ def tester_settings(tester: GanTester | AugmentTester, config: Any) -> dict[str,
 
 def tester_cache_name(dataset: Any, tester: GanTester | AugmentTester, config: Any, dataset_name: str) -> str:
     """The cache file stem of a pretrained tester (:func:`cache_key` of :func:`tester_settings`)."""
-    return cache_key(
-        f"tester-{tester.kind}", dataset_name, dataset.dataset_indices, tester_settings(tester, config)
-    )
+    settings = tester_settings(tester, config)
+    if dataset.images.shape[-1] != 32:  # a search at another resolution (32: the key as before)
+        settings["resolution"] = int(dataset.images.shape[-1])
+    return cache_key(f"tester-{tester.kind}", dataset_name, dataset.dataset_indices, settings)
 
 
 def load_pretrained(tester: GanTester | AugmentTester, path: Path) -> None:
