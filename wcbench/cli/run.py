@@ -79,6 +79,7 @@ def run_cmd(
         log=lambda m: console.print(m, markup=False),
     )
     console.print(f"finished {len(dirs)} seed(s) under {runs_dir}")
-    from wcbench.cli.summary import print_run_summary
+    from wcbench.cli.summary import print_run_summary, print_search_summary
 
+    print_search_summary(dirs)
     print_run_summary(runs_dir, plan)

@@ -57,3 +57,51 @@ def print_run_summary(runs_dir: Path, plan: Any) -> None:
         console.print("`wcbench leaderboard` shows every board with the paper's reported numbers beside.")
     else:
         console.print(f"no scores for {plan.searcher} on {plan.dataset} under {runs_dir}")
+
+
+def print_search_summary(run_dirs: list[str]) -> None:
+    """What each seed's search did, from its history: the supernet's accuracy on the search-validation
+    half (first and last epoch), and for a tester (the paper's method) how the tester was initialised
+    and the reference classifier's accuracy on the generated validation data (Fig. 1), with the
+    curves and sample grids it drew."""
+    from wcbench.runs import read_jsonl
+
+    table = Table(title="search: supernet and tester, per seed")
+    for col in ("run", "supernet val acc (first → last epoch)", "reference acc. on generated data", "tester"):
+        table.add_column(col)
+    drawn: list[str] = []
+    for d in run_dirs:
+        history = Path(d) / "search" / "history.jsonl"
+        if not history.exists():
+            continue
+        records = [r for r in read_jsonl(history) if isinstance(r, dict)]
+        if not records:
+            continue
+
+        def pct(value: Any) -> str:
+            return "-" if not isinstance(value, int | float) else f"{100 * value:.1f}%"
+
+        first, last = records[0], records[-1]
+        strat = [r.get("strategy") if isinstance(r.get("strategy"), dict) else {} for r in records]
+        ref = [s.get("reference_accuracy") for s in strat]
+        ref_text = f"{pct(ref[0])} → {pct(ref[-1])}" if any(r is not None for r in ref) else "-"
+        table.add_row(
+            Path(d).name,
+            f"{pct(first.get('val_acc'))} → {pct(last.get('val_acc'))}",
+            ref_text,
+            _tester_init(strat[-1].get("tester_init")),
+        )
+        curves = Path(d) / "search" / "tester" / "curves.png"
+        if curves.exists():
+            drawn.append(str(curves.parent))
+    if table.row_count:
+        console.print(table)
+    for folder in drawn:
+        console.print(f"tester curves and sample grids: {folder}", markup=False)
+
+
+def _tester_init(note: Any) -> str:
+    """``pretrained`` / ``untrained (tester_init=scratch)`` from the history's ``tester_init`` note."""
+    if not isinstance(note, str) or not note:
+        return "-"
+    return "untrained (tester_init=scratch)" if note.startswith("scratch") else "pretrained"

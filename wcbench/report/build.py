@@ -15,6 +15,7 @@ results (:func:`wcbench.paper_results.load_paper_results`):
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -163,10 +164,12 @@ class Row:
     cells: dict[str, Cell] = field(default_factory=dict)
     reported: dict[str, list[PaperValue]] = field(default_factory=dict)
     baseline: str | None = None
+    untrained_tester: bool = False  # a seed searched with `strategy.tester_init=scratch`
 
     @property
     def label(self) -> str:
-        return searcher_dir(self.searcher, self.space or DEFAULT_SPACE)
+        label = searcher_dir(self.searcher, self.space or DEFAULT_SPACE)
+        return f"{label} (untrained tester)" if self.untrained_tester else label
 
     @property
     def n(self) -> int:
@@ -310,6 +313,20 @@ def _column_frame(df: pd.DataFrame, col: Column, spec: BoardSpec) -> pd.DataFram
     sub = sub.assign(_rank=[rank[s] for s in sub["scorer"]])
     sub = sub.sort_values(["_rank", "scorer", "path"], kind="stable")
     return sub.drop_duplicates(["dataset", "base", "space", "seed"], keep="first")
+
+
+def _untrained_tester(paths: Iterable[str]) -> bool:
+    """Whether a run of these score files searched with an untrained tester (``tester_init=scratch``
+    in its ``search/config.json``: the paper's method starts from a pretrained one, Sec. 3.3)."""
+    for seed_dir in {Path(p).parent.parent for p in paths if isinstance(p, str)}:
+        try:
+            config = json.loads((seed_dir / "search" / "config.json").read_text())
+        except (OSError, ValueError):
+            continue
+        strategy = config.get("strategy_config") if isinstance(config, dict) else None
+        if isinstance(strategy, dict) and strategy.get("tester_init") == "scratch":
+            return True
+    return False
 
 
 def _paper_space(row_label: str) -> str | None:
@@ -485,6 +502,7 @@ def build_board(
             seeds = [int(s) for s in g["seed"]]
             evals = sorted({str(e) for e in g["eval_dataset"]})
             row.cells[col.key] = Cell(mean, std, n, unit, seeds, values, eval_datasets=evals)
+            row.untrained_tester = row.untrained_tester or _untrained_tester(g["path"])
     ordered = sorted(rows.values(), key=_sort_key)
 
     # best per column, within each search dataset and space
