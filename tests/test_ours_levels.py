@@ -281,7 +281,10 @@ def test_augment_upper_step_increases_J_and_a_flipped_sign_decreases_it(
 def test_gan_hypergradient_equals_brute_force_autograd(tied: bool, lam: float) -> None:
     """dJ/dB (Eq. 11, 15-16) of ``GanTester.hypergradient`` equals ``torch.autograd.grad`` of
     :func:`gan_J` -- J built through G'(B) and V'(G'(B)) with ``create_graph`` -- in float64:
-    ``mode="exact"`` to 1e-8 relative, the paper's finite differences (``mode="fd"``) to 1e-4."""
+    ``mode="exact"`` to 1e-8 relative, the paper's finite differences (``mode="fd"``) to 1e-4.
+
+    FQ-GAN (the paper's generator) only: for ``sngan``/``biggan`` B = (sigma, tau) also scales G's inputs
+    when f(G') is generated, a direct path of J to B that ``GanTester.hypergradient`` leaves out."""
     t = tiny_gan_tester(tied)
     learner, val = learner_for("both"), fixed_data(3)
     g = torch.Generator().manual_seed(4)
