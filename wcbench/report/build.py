@@ -368,7 +368,10 @@ def _paper_rows(paper: pd.DataFrame, spec: BoardSpec) -> list[PaperRow]:
             key = (rec.table, label, rec.method, rec.dataset, rec.eval_dataset if col.paper_space else "")
             pr = rows.get(key)
             if pr is None:
-                pr = rows[key] = PaperRow(rec.table, label, rec.method, rec.searcher, rec.dataset, "")
+                config = paper_configuration(
+                    str(rec.method), rec.searcher if isinstance(rec.searcher, str) else ""
+                )
+                pr = rows[key] = PaperRow(rec.table, label, rec.method, rec.searcher, rec.dataset, config)
             unit, unit_note = _paper_unit(rec.table, rec.metric, rec.unit)
             note = _add_note(rec.note, unit_note)
             if col.key not in pr.cells:
@@ -376,6 +379,36 @@ def _paper_rows(paper: pd.DataFrame, spec: BoardSpec) -> list[PaperRow]:
             pr.note = _add_note(pr.note, note)
     order = {t: i for i, t in enumerate(spec.tables)}
     return sorted(rows.values(), key=lambda r: (order.get(r.table, 99), r.table))  # stable: CSV order
+
+
+GAN_BY_NAME = {"FQGAN": "fqgan", "SNGAN": "sngan", "BigGAN": "biggan"}
+"""Table 8's tester names -> wcbench's ``strategy.generator``."""
+GAN_NAMES = {"fqgan": "FQ-GAN", "sngan": "SN-GAN", "biggan": "BigGAN"}
+GAN_NAMES = {"fqgan": "FQ-GAN", "sngan": "SN-GAN", "biggan": "BigGAN"}
+
+
+def paper_configuration(method: str, searcher: str) -> str:
+    """The wcbench settings a paper row of the method (``ours-<algorithm>``) corresponds to: Sec. 4.2
+    gives the GAN tester to DARTS and the augmentation tester to P-, PC- and PR-DARTS, while Tables 8-9
+    report GAN ("FQGAN-pcdarts", "CR-pcdarts") rows for PC-DARTS too; NCR is cost_reduction=false."""
+    strategy, algorithm = split_strategy(searcher) if searcher else ("", "")
+    if strategy != "ours":
+        return ""
+    default_gan = algorithm in ("darts1st", "darts2nd")
+    gan = next((g for name, g in GAN_BY_NAME.items() if method.startswith(name + "-")), None)
+    cr = method.startswith(("CR-", "NCR-"))
+    settings = []
+    if gan is not None or (cr and not default_gan):
+        if not default_gan:
+            settings.append("strategy.tester=gan")
+        if gan not in (None, "fqgan"):
+            settings.append(f"strategy.generator={gan}")
+    if method.startswith("NCR-"):
+        settings.append("strategy.cost_reduction=false")
+    uses_gan = default_gan or "strategy.tester=gan" in settings
+    tester = f"{GAN_NAMES[gan or 'fqgan']} tester" if uses_gan else "augmentation tester"
+    how = f"--searcher {searcher}" + "".join(f" --set {s}" for s in settings)
+    return f"configuration: {how} ({tester})"
 
 
 def _table4_method(searcher: str) -> str | None:
