@@ -250,12 +250,17 @@ def summary_lines(board: Board) -> list[str]:
         lines.append(f"None of the runs in {board.runs_dir} has scores for this board.")
     else:
         n_comp = len(board.comparisons)
-        lines.append(
-            "Mean ± sample std over seeds; n = seeds per row. "
+        tests = (
             f"Test: {TEST_DESCRIPTIONS[board.test]} against the matched baseline "
             "(s-X vs X; ours-X also vs spcl-X and dihcl-X); Holm's correction over the "
-            f"board's {n_comp} comparison{'s' if n_comp != 1 else ''}, α = {board.alpha:g}. Bold: best per "
-            "column (per search dataset)."
+            f"board's {n_comp} comparison{'s' if n_comp != 1 else ''}, α = {board.alpha:g}. "
+            if n_comp
+            else "No t-tests: no row has its matched baseline's runs (s-X vs X; ours-X also vs spcl-X and "
+            "dihcl-X). "
+        )
+        lines.append(
+            f"Mean ± sample std over seeds; n = seeds per row. {tests}"
+            "Bold: best per column (per search dataset)."
         )
         others = sorted({r.dataset for r in board.rows if not r.paper_dataset})
         if others:

@@ -63,8 +63,9 @@ def to_markdown(board: Board) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def to_table(board: Board) -> Any:
-    """One board as a rich renderable (a group of tables) for the terminal."""
+def to_table(board: Board, runs: bool = True, paper: bool = True) -> Any:
+    """One board as a rich renderable (a group of tables) for the terminal: the runs and their t-tests
+    (``runs``), then the paper's reported numbers (``paper``)."""
     from rich import box
     from rich.console import Group
     from rich.table import Table
@@ -85,12 +86,13 @@ def to_table(board: Board) -> Any:
         return t
 
     items: list[Any] = [RichText(board.heading, style="bold underline")]
-    items += [RichText(line, style="dim") for line in summary_lines(board)]
-    if board.rows:
+    if runs:
+        items += [RichText(line, style="dim") for line in summary_lines(board)]
+    if runs and board.rows:
         items.append(table(runs_grid(board), "bold"))
         if board.comparisons:
             items.append(table(tests_grid(board), "bold"))
-    if board.paper:
+    if paper and board.paper:
         items.append(table(paper_grid(board), "italic"))
     return Group(*items)
 
