@@ -154,6 +154,15 @@ def test_run_writes_every_stage_and_resumes_by_skipping(
     assert RunDir(runs, "digits", "darts1st", 1).score_path("clean").stat().st_mtime_ns == before
     table = collect_runs(runs)
     assert sorted(table[table.metric == "top1_error"].seed) == [1, 2]
+    # --json: one JSON object on stdout, the logs on stderr
+    assert main(wcbench_run(runs, "--seeds", "1-2", "--json")) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert [r["seed"] for r in done["runs"]] == [1, 2] and done["searcher"] == "darts1st"
+    first = done["runs"][0]
+    assert first["dir"] == str(RunDir(runs, "digits", "darts1st", 1).path) and first["status"] == "done"
+    assert first["stages"]["search"] == first["stages"]["score:clean"] == "done"
+    score = read_json(RunDir(runs, "digits", "darts1st", 1).score_path("clean"))
+    assert first["scores"]["clean"]["top1_error"] == score["metrics"]["top1_error"]["value"]
 
 
 def test_two_concurrent_runs_on_one_tree_lose_nothing(tmp_path: Path) -> None:

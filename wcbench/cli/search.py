@@ -29,7 +29,7 @@ def search(
     ),
     epochs: int | None = option("--epochs"),
     batch_size: int | None = option("--batch-size"),
-    data_root: Path | None = option("--data-root"),
+    data_root: str | None = option("--data-root"),
     download: bool = option("--download", False),
     device: str | None = option("--device"),
     no_progress: bool = option("--no-progress", False),
