@@ -91,6 +91,6 @@ def deprecated(flag: str, default: Any = None) -> Any:
 
 def warn_deprecated(old: str, new: str) -> None:
     """One line on stderr: `old` still works but will go."""
-    from wcbench.cli.app import console_err
+    from wcbench.progress import console_err  # the one stderr console
 
     console_err.print(f"warning: {old} is deprecated; use {new}", markup=False, highlight=False)
