@@ -44,6 +44,8 @@ def _md_grid(grid: Grid) -> str:
             + " | ".join(f"**{_md_escape(c.text)}**" if c.bold else _md_escape(c.text) for c in row)
             + " |"
         )
+    if grid.footnotes:
+        out += ["", *(f"{_md_escape(note)}  " for note in grid.footnotes)]
     return "\n".join(out)
 
 
@@ -83,6 +85,9 @@ def to_table(board: Board, runs: bool = True, paper: bool = True) -> Any:
                 t.add_column(h, overflow="fold", min_width=min(widest, 20))
         for row in grid.rows:
             t.add_row(*(RichText(c.text, style="bold green" if c.bold else "") for c in row))
+        if grid.footnotes:
+            t.caption = "\n".join(grid.footnotes)
+            t.caption_justify = "left"
         return t
 
     items: list[Any] = [RichText(board.heading, style="bold underline")]
