@@ -164,6 +164,18 @@ def test_empty_runs_dir_prints_the_paper_and_says_so(tmp_path: Path, capsys) -> 
     assert "No runs found" in capsys.readouterr().out
 
 
+def test_a_shared_note_is_printed_once_and_no_caption_counts_zero_tests(tmp_path: Path, capsys) -> None:
+    runs = tmp_path / "runs"
+    for seed in (1, 2):  # ours-pdarts alone: its baseline has no runs, so nothing is tested
+        write_score(runs, "cifar100", "ours-pdarts", seed, "worst-case", {"worst_case_error": 28.0 + seed})
+    argv = ["leaderboard", "-b", "worst_case_cifar100", "-f", "md", "--runs-dir", str(runs)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "0 comparisons" not in out and "No t-tests" in out
+    # Table 1's note on the swapped Pdarts/Pcdarts rows: once below the table, a marker in its 8 rows
+    assert out.count("look swapped") == 1 and out.count("| [1] |") == 8
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
