@@ -140,7 +140,7 @@ def test_missing_and_wrong_data_are_one_line_errors(tmp_path: Path, oracle_ctx: 
 def test_digits_corrupt_then_score_end_to_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    """`wcbench data corrupt --dataset digits`, then `wcbench score --scorer cifar-c` on the default paths."""
+    """`wcbench data corrupt --dataset digits`, then `wcbench score --scorers cifar-c` on default paths."""
     monkeypatch.setenv("WCBENCH_DATA", str(tmp_path / "data"))
     from wcbench.data import get_dataset
 
@@ -156,7 +156,7 @@ def test_digits_corrupt_then_score_end_to_end(
     )
     assert np.load(root / "frost.npy").shape == (5 * 360, 32, 32, 3)
     capsys.readouterr()
-    argv = ["score", "--model", str(model_dir), "--scorer", "cifar-c", "--json", "--no-progress"]
+    argv = ["score", "--model", str(model_dir), "--scorers", "cifar-c", "--json", "--no-progress"]
     argv += ["--set", 'corruptions=["gaussian_noise","motion_blur","frost"]', "--set", "extra=true"]
     argv += ["--set", "max_examples=60"]
     assert main(argv) == 0

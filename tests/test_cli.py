@@ -46,7 +46,7 @@ def test_genotype_show_imagenet_shows_published_beside_measured(capsys: pytest.C
 
 def test_genotype_convert_round_trip(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "g.json"
-    assert main(["genotype", "convert", "PRDARTS", "--to", "json", "--out", str(out)]) == 0
+    assert main(["genotype", "convert", "PRDARTS", "--to", "json", "--file", str(out)]) == 0
     assert load_genotype(out) == PUBLISHED["PRDARTS"]
     assert main(["genotype", "convert", str(out), "--to", "darts"]) == 0
     assert capsys.readouterr().out.strip() == PUBLISHED["PRDARTS"].to_darts()
@@ -55,7 +55,7 @@ def test_genotype_convert_round_trip(tmp_path, capsys: pytest.CaptureFixture[str
 @pytest.mark.parametrize("suffix", [".png", ".svg"])
 def test_genotype_plot_writes_a_cell_diagram(tmp_path, suffix: str) -> None:
     out = tmp_path / f"cell{suffix}"
-    assert main(["genotype", "plot", "PDARTS", "--out", str(out)]) == 0
+    assert main(["genotype", "plot", "PDARTS", "--file", str(out)]) == 0
     head = out.read_bytes()[:200]
     assert head.startswith(b"\x89PNG") if suffix == ".png" else b"<svg" in out.read_bytes()[:2000]
     assert out.stat().st_size > 5000

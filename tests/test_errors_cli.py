@@ -74,7 +74,7 @@ def test_malformed_genotype_files(tmp_path, capsys: pytest.CaptureFixture[str]) 
 BAD_COMMANDS = [
     ["genotype", "show", "DARTS_V2", "--dataset", "mnist"],
     ["genotype", "convert", "DARTS_V2", "--to", "yaml"],
-    ["genotype", "plot", "DARTS_V2", "--out", "cell.jpg"],
+    ["genotype", "plot", "DARTS_V2", "--file", "cell.jpg"],
     ["genotype", "show"],
     ["genotype", "show", "DARTS_V2", "--bogus"],
     ["genotype", "frobnicate"],

@@ -104,3 +104,95 @@ def test_html_board_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert _near(rgb, "#1f77b4") > 2000 and _near(rgb, "#d62728") > 2000
     # the best cells are highlighted (pale green), so the tables rendered too
     assert _near(rgb, "#e7f5e7", tol=6) > 500
+
+
+# --------------------------------------------------------------------------------------------------
+# Readable charts: no two labels of a chart overlap where Chromium actually draws them
+
+_MEASURE = """<script>
+const boxes = [];
+document.querySelectorAll('.fig svg').forEach((svg, chart) => {
+  svg.querySelectorAll('text').forEach((t) => {
+    const r = t.getBoundingClientRect();
+    if (t.textContent.trim() && r.width > 0 && r.height > 0) {
+      boxes.push([svg.closest('section').id, chart, t.textContent.trim(), r.left, r.top, r.right, r.bottom]);
+    }
+  });
+});
+const pre = document.createElement('pre');
+pre.id = 'label-boxes';
+pre.textContent = JSON.stringify(boxes);
+document.body.appendChild(pre);
+</script>"""
+
+SEARCHERS = [
+    "darts2nd", "ours-darts2nd", "pdarts", "spcl-pdarts", "dihcl-pdarts", "ours-pdarts", "pcdarts",
+    "ours-pcdarts", "prdarts", "ours-prdarts",
+]  # fmt: skip
+
+
+def _write_many_runs(root: Path) -> None:
+    """Ten searchers x two seeds on the Table 1 board: the size at which the old x-labels overlapped."""
+    for i, searcher in enumerate(SEARCHERS):
+        for seed in (1, 2):
+            path = root / "cifar100" / searcher / f"seed-{seed}" / "scores" / "worst-case.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            wc = 30.0 - 0.3 * i + 0.2 * seed
+            metrics = {"worst_case_error": wc, "average_case_error": wc - 12, "all_error": wc - 10}
+            scored = {k: {"value": v, "unit": "%"} for k, v in metrics.items()}
+            path.write_text(json.dumps({"scorer": "worst-case", "dataset": "cifar100", "metrics": scored}))
+
+
+def label_boxes(html_text: str, tmp_path: Path) -> list[tuple[str, int, str, float, float, float, float]]:
+    """Every chart label's box (section, chart, text, left, top, right, bottom) as Chromium lays it out."""
+    import html as html_lib
+
+    page = tmp_path / "measure.html"
+    page.write_text(html_text.replace("</body>", _MEASURE + "</body>"))
+    profile = tmp_path / "chromium-profile-dom"
+    argv = [
+        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={profile}", f"--window-size={WIDTH},{HEIGHT}", "--virtual-time-budget=5000",
+        "--dump-dom", page.resolve().as_uri(),
+    ]  # fmt: skip
+    env = {**os.environ, "HOME": str(profile)}
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=hang_guard(60), env=env, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = proc.stdout
+    start = dom.index('<pre id="label-boxes">') + len('<pre id="label-boxes">')
+    return [tuple(b) for b in json.loads(html_lib.unescape(dom[start : dom.index("</pre>", start)]))]
+
+
+def overlapping(boxes: list[tuple], slack: float = 0.5) -> list[tuple[str, str, str]]:
+    """Pairs of labels of one chart whose boxes intersect by more than `slack` px both ways."""
+    found = []
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            if a[:2] != b[:2]:
+                continue
+            dx = min(a[5], b[5]) - max(a[3], b[3])
+            dy = min(a[6], b[6]) - max(a[4], b[4])
+            if dx > slack and dy > slack:
+                found.append((a[0], a[2], b[2]))
+    return found
+
+
+@pytest.mark.timeout(180)
+def test_chart_labels_do_not_overlap_in_chromium(tmp_path: Path) -> None:
+    from wcbench.report import to_html
+
+    runs = tmp_path / "runs"
+    _write_many_runs(runs)
+    mine = build_boards(collect_runs(runs), ["worst_case_cifar100"])  # ten rows of runs
+    paper = build_boards(collect_runs(tmp_path / "none"), ["imagenet", "imagenet_a_r_sketch", "cifar10c"])
+    page = to_html([*mine, *paper])
+    boxes = label_boxes(page, tmp_path)
+    shown = {b[0] for b in boxes}
+    assert {"worst_case_cifar100", "imagenet"} <= shown, shown  # the charts were drawn and measured
+    assert any(b[2] == "ours-pdarts" for b in boxes)  # the tick labels are text, not paths
+    assert not overlapping(boxes), overlapping(boxes)[:10]
+    # strategy colours have a legend: each strategy on the board is named once
+    legend = [b[2] for b in boxes if b[0] == "worst_case_cifar100"]
+    for strategy in ("ours", "spcl", "dihcl"):
+        assert sum(strategy in text for text in legend if text.startswith(f"{strategy} ")) == 1, legend

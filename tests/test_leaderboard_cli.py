@@ -75,8 +75,9 @@ def cells(markdown: str, first: str, after: str = "") -> list[str]:
 # wcbench leaderboard
 
 
-def test_md_board_shows_both_rows_with_n2_and_scipys_p(runs: Path, tmp_path: Path, capsys) -> None:
-    argv = ["leaderboard", "--format", "md", "--runs-dir", str(runs), "--out", str(tmp_path / "lb")]
+def test_md_board_on_stdout_and_files_only_with_out(runs: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = ["leaderboard", "--format", "md", "--runs-dir", str(runs)]
     assert main(argv) == 0
     out = capsys.readouterr().out
     board = out.split("## CIFAR-10-C")[0]  # the Table 1 board comes first
@@ -90,13 +91,16 @@ def test_md_board_shows_both_rows_with_n2_and_scipys_p(runs: Path, tmp_path: Pat
     overall = out.split("## CIFAR-10 and CIFAR-100")[1].split("\n## ")[0]
     mean = np.mean(list(ALL["ours-pdarts"].values()))
     assert cells(overall, "ours-pdarts")[3].strip("*").startswith(f"{mean:.2f} ±")
-    # and the files are written under --out
+    assert not (tmp_path / "leaderboards").exists()  # stdout only: no files unless --out
+    # --out DIR writes the same boards as files, and nothing else on stdout
+    assert main([*argv, "--out", str(tmp_path / "lb")]) == 0
+    assert "## Worst-case" not in capsys.readouterr().out
     generated = tmp_path / "lb" / "generated"
     assert (generated / "worst_case_cifar100.md").read_text() == board.rstrip("\n") + "\n"
 
 
 def test_json_p_value_is_scipys_exactly(runs: Path, capsys) -> None:
-    argv = ["leaderboard", "-b", "worst_case_cifar100", "-f", "json", "--runs-dir", str(runs), "--no-write"]
+    argv = ["leaderboard", "-b", "worst_case_cifar100", "-f", "json", "--runs-dir", str(runs)]
     assert main(argv) == 0
     data = json.loads(capsys.readouterr().out)
     (board,) = data["boards"]
@@ -108,18 +112,21 @@ def test_json_p_value_is_scipys_exactly(runs: Path, capsys) -> None:
 
 
 def test_csv_and_table_formats(runs: Path, capsys) -> None:
-    argv = ["leaderboard", "-b", "worst_case_cifar100", "-f", "csv", "--runs-dir", str(runs), "--no-write"]
+    argv = ["leaderboard", "-b", "worst_case_cifar100", "-f", "csv", "--runs-dir", str(runs)]
     assert main(argv) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     test = next(r for r in rows if r["kind"] == "test" and r["column"] == "worst_case")
     assert float(test["pvalue"]) == welch(WC)
     assert main(["leaderboard", "-b", "worst_case_cifar100", "--runs-dir", str(runs)]) == 0
     text = capsys.readouterr().out
-    assert "ours-pdarts" in text and "Reported in the paper (Table 1)" in text
+    assert "ours-pdarts" in text and "Reported in the paper (Table 1)" not in text and "--paper" in text
+    assert main(["leaderboard", "-b", "worst_case_cifar100", "--runs-dir", str(runs), "--paper"]) == 0
+    text = capsys.readouterr().out
+    assert text.index("ours-pdarts") < text.index("Reported in the paper (Table 1)")  # your runs first
 
 
 def test_test_and_alpha_options(runs: Path, capsys) -> None:
-    argv = ["leaderboard", "-b", "worst_case_cifar100", "-f", "json", "--runs-dir", str(runs), "--no-write"]
+    argv = ["leaderboard", "-b", "worst_case_cifar100", "-f", "json", "--runs-dir", str(runs)]
     assert main([*argv, "--test", "paired", "--alpha", "0.1"]) == 0
     board = json.loads(capsys.readouterr().out)["boards"][0]
     comp = next(c for c in board["comparisons"] if c["column"] == "worst_case")
@@ -148,13 +155,25 @@ def test_html_format_writes_index(runs: Path, tmp_path: Path, capsys) -> None:
 
 def test_empty_runs_dir_prints_the_paper_and_says_so(tmp_path: Path, capsys) -> None:
     argv = ["leaderboard", "-b", "worst_case_cifar100", "-f", "md", "--runs-dir", str(tmp_path / "none")]
-    assert main([*argv, "--no-write"]) == 0
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"> No runs found under {tmp_path / 'none'}")
     assert "30.07 ± 0.36" in out and "Reported in the paper (Table 1)" in out  # Darts2nd, as printed
     assert not (tmp_path / "leaderboards").exists()
     assert main(["leaderboard", "--runs-dir", str(tmp_path / "none"), "-b", "stl10"]) == 0  # table format
     assert "No runs found" in capsys.readouterr().out
+
+
+def test_a_shared_note_is_printed_once_and_no_caption_counts_zero_tests(tmp_path: Path, capsys) -> None:
+    runs = tmp_path / "runs"
+    for seed in (1, 2):  # ours-pdarts alone: its baseline has no runs, so nothing is tested
+        write_score(runs, "cifar100", "ours-pdarts", seed, "worst-case", {"worst_case_error": 28.0 + seed})
+    argv = ["leaderboard", "-b", "worst_case_cifar100", "-f", "md", "--runs-dir", str(runs)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "0 comparisons" not in out and "No t-tests" in out
+    # Table 1's note on the swapped Pdarts/Pcdarts rows: once below the table, a marker in its 8 rows
+    assert out.count("look swapped") == 1 and out.count("| [1] |") == 8
 
 
 @pytest.mark.parametrize(

@@ -63,7 +63,7 @@ def test_defaults_follow_the_paper() -> None:
 
 
 def test_one_settings_splitter_for_every_command() -> None:
-    """`wcbench run` names each key's stage; `search` splits algorithm/strategy; `score` broadcasts."""
+    """Every key names its stage; the prefix may be left out only where a command has one stage."""
     values = {"search.epochs": 1, "search.strategy.warm_epochs": 2, "retrain.lr": 0.1, "clean.batch_size": 8}
     out = split_settings(values, None, ["clean", "cost"])
     assert out == {
@@ -78,8 +78,21 @@ def test_one_settings_splitter_for_every_command() -> None:
         split_settings({"attacks.num_examples": 1}, None, ["clean"])
     search = split_settings(out["search"], "search")
     assert search == {"algorithm": {"epochs": 1}, "strategy": {"warm_epochs": 2}}
-    score = split_settings({"attacks.num_examples": 5, "max_examples": 64}, "score", ["clean", "attacks"])
+    assert split_settings({"search.epochs": 1, "strategy.k": 2}, "search") == {
+        "algorithm": {"epochs": 1},
+        "strategy": {"k": 2},
+    }  # `wcbench search` has one stage: search.epochs and epochs mean the same
+    score = split_settings(
+        {"attacks.num_examples": 5, "clean.max_examples": 64}, "score", ["clean", "attacks"]
+    )
     assert score["attacks"]["num_examples"] == 5 and score["clean"] == {"max_examples": 64}
+    with pytest.raises(ConfigError, match="prefix the setting with its scorer"):
+        split_settings({"max_examples": 64}, "score", ["clean", "attacks"])  # two stages: which one?
+    assert split_settings({"max_examples": 64}, "score", ["clean"]) == {"clean": {"max_examples": 64}}
+    evaluate = split_settings({"retrain.epochs": 1, "clean.max_examples": 9}, None, ["clean"], ("retrain",))
+    assert evaluate == {"retrain": {"epochs": 1}, "clean": {"max_examples": 9}}
+    with pytest.raises(ConfigError, match="retrain. or one of the scorers"):
+        split_settings({"search.epochs": 1}, None, ["clean"], ("retrain",))
     with pytest.raises(ValueError, match="unknown stage"):
         split_settings({}, "retrian")
 
@@ -141,6 +154,15 @@ def test_run_writes_every_stage_and_resumes_by_skipping(
     assert RunDir(runs, "digits", "darts1st", 1).score_path("clean").stat().st_mtime_ns == before
     table = collect_runs(runs)
     assert sorted(table[table.metric == "top1_error"].seed) == [1, 2]
+    # --json: one JSON object on stdout, the logs on stderr
+    assert main(wcbench_run(runs, "--seeds", "1-2", "--json")) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert [r["seed"] for r in done["runs"]] == [1, 2] and done["searcher"] == "darts1st"
+    first = done["runs"][0]
+    assert first["dir"] == str(RunDir(runs, "digits", "darts1st", 1).path) and first["status"] == "done"
+    assert first["stages"]["search"] == first["stages"]["score:clean"] == "done"
+    score = read_json(RunDir(runs, "digits", "darts1st", 1).score_path("clean"))
+    assert first["scores"]["clean"]["top1_error"] == score["metrics"]["top1_error"]["value"]
 
 
 def test_two_concurrent_runs_on_one_tree_lose_nothing(tmp_path: Path) -> None:

@@ -86,7 +86,7 @@ def test_clean_score_file(trained: Path, tmp_path: Path) -> None:
 
 
 def test_cost_of_darts_v2_equals_genotype_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["score", "--genotype", "DARTS_V2", "--dataset", "cifar10", "--scorer", "cost", "--json",
+    argv = ["score", "--genotype", "DARTS_V2", "--dataset", "cifar10", "--scorers", "cost", "--json",
             "--scores-dir", str(tmp_path), "--set", "latency_batch_sizes=[1]", "--set", "latency_repeats=1",
             "--set", "latency_warmup=0", "--set", "measure_memory=false"]  # fmt: skip
     assert main(argv) == 0
@@ -152,8 +152,13 @@ def test_autoattack_standard_runs_at_tiny_scale(trained: Path, tmp_path: Path) -
 
 
 def test_score_overrides_are_routed_per_scorer() -> None:
-    out = split_settings({"attacks.num_examples": 5, "batch_size": 64}, "score", ["clean", "attacks"])
+    out = split_settings(
+        {"attacks.num_examples": 5, "attacks.batch_size": 64, "clean.batch_size": 64},
+        "score",
+        ["clean", "attacks"],
+    )
     assert out == {"clean": {"batch_size": 64}, "attacks": {"num_examples": 5, "batch_size": 64}}
+    assert split_settings({"batch_size": 8}, "score", ["clean"]) == {"clean": {"batch_size": 8}}
     with pytest.raises(ConfigError):
         split_settings({"nonsense": 1}, "score", ["clean"])
     with pytest.raises(ConfigError):
@@ -164,9 +169,9 @@ def test_score_overrides_are_routed_per_scorer() -> None:
 
 def test_score_cli_errors_are_one_line(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cases = [
-        ["score", "--model", str(trained), "--scorer", "clena"],
-        ["score", "--genotype", "DARTS_V2", "--dataset", "cifar10", "--scorer", "clean"],
-        ["score", "--model", str(trained.parent / "nothing-here"), "--scorer", "clean"],
+        ["score", "--model", str(trained), "--scorers", "clena"],
+        ["score", "--genotype", "DARTS_V2", "--dataset", "cifar10", "--scorers", "clean"],
+        ["score", "--model", str(trained.parent / "nothing-here"), "--scorers", "clean"],
     ]
     for argv in cases:
         assert main(argv) == 2
@@ -179,8 +184,9 @@ def test_evaluate_retrains_then_scores(tmp_path: Path, capsys: pytest.CaptureFix
     tiny = {**TINY, "epochs": 1, "max_train_examples": 100, "layers": 3, "init_channels": 4}
     argv = ["evaluate", "--genotype", "DARTS_V2", "--dataset", "digits", "--preset", "smoke", "--scorers",
             "clean,cost", "--out", str(tmp_path), "--no-progress", "--json",
-            "--score-set", "cost.latency_batch_sizes=[1]", "--score-set", "cost.measure_memory=false",
-            "--score-set", "max_examples=50"] + [f"--set={k}={v}" for k, v in tiny.items()]  # fmt: skip
+            "--set", "cost.latency_batch_sizes=[1]", "--set", "cost.measure_memory=false",
+            "--set", "clean.max_examples=50",
+            *[f"--set=retrain.{k}={v}" for k, v in tiny.items()]]  # fmt: skip
     assert main(argv) == 0
     records = json.loads(capsys.readouterr().out)
     assert [r["scorer"] for r in records] == ["clean", "cost"]
@@ -188,5 +194,5 @@ def test_evaluate_retrains_then_scores(tmp_path: Path, capsys: pytest.CaptureFix
     assert (tmp_path / "retrain" / "digits" / "model.pt").is_file()
     assert {p.name for p in (tmp_path / "scores").iterdir()} == {"clean.json", "cost.json"}
     # `wcbench score --model` on the same directory writes to the same scores/
-    assert main(["score", "--model", str(tmp_path / "retrain" / "digits"), "--scorer", "clean"]) == 0
+    assert main(["score", "--model", str(tmp_path / "retrain" / "digits"), "--scorers", "clean"]) == 0
     assert "top1_error" in capsys.readouterr().out

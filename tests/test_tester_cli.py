@@ -40,7 +40,8 @@ def test_pretrain_then_search_starts_from_the_cache(
         "strategy.pretrain_iters": 4,
         "strategy.aux_pretrain_iters": 4,
     }
-    run_search("ours-darts2nd", "digits", "smoke", 0, "darts", tmp_path / "s", over, "cpu", progress=False)
+    # seed 1: `tester pretrain` and `search` default to the same seed, so the search finds the cache
+    run_search("ours-darts2nd", "digits", "smoke", 1, "darts", tmp_path / "s", over, "cpu", progress=False)
     record = json.loads((tmp_path / "s" / "history.jsonl").read_text().splitlines()[0])
     assert record["strategy"]["tester_init"] == f"cache {cached[0]}"
 
@@ -61,7 +62,7 @@ def test_pretrain_and_search_use_the_data_root_they_are_given(tmp_path: Path) ->
     }
     out = tmp_path / "s"
     run_search(
-        "ours-darts2nd", "digits", "smoke", 0, "darts", out, over, "cpu", progress=False, data_root=root
+        "ours-darts2nd", "digits", "smoke", 1, "darts", out, over, "cpu", progress=False, data_root=root
     )
     record = json.loads((out / "history.jsonl").read_text().splitlines()[0])
     assert record["strategy"]["tester_init"] == f"cache {cached[0]}"

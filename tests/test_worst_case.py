@@ -115,7 +115,7 @@ def test_scorer_errors_match_the_models_predictions(
     model_dir = write_model_dir(tmp_path / "model")
     capsys.readouterr()
     assert (
-        main(["score", "--model", str(model_dir), "--scorer", "worst-case", "--json", "--no-progress"]) == 0
+        main(["score", "--model", str(model_dir), "--scorers", "worst-case", "--json", "--no-progress"]) == 0
     )
     rec = json.loads(capsys.readouterr().out)
     # the same predictions, computed here

@@ -130,33 +130,40 @@ def resolve_config(model: type[M], values: dict[str, Any], overrides: dict[str, 
 
 
 def split_settings(
-    values: Mapping[str, Any], stage: str | None = None, scorers: Sequence[str] = ()
+    values: Mapping[str, Any],
+    stage: str | None = None,
+    scorers: Sequence[str] = (),
+    stages: Sequence[str] = ("search", "retrain"),
 ) -> dict[str, dict[str, Any]]:
     """The user's `--set key=value` settings -> one dict per stage (the one place they are split).
 
-    * ``stage=None`` (`wcbench run`, every stage): each key names its stage, ``search.<k>``,
-      ``retrain.<k>`` or ``<scorer>.<k>``; returns ``{"search", "retrain", *scorers}``. The search's
-      dict keeps ``strategy.<k>`` keys for the validation strategy.
+    The rule of every command: a key names its stage (``search.epochs``, ``retrain.epochs``,
+    ``attacks.num_examples``); the prefix may be left out only where the command has one stage.
+
+    * ``stage=None`` (`wcbench run`, `wcbench evaluate`: several stages): each key names its stage,
+      one of ``stages`` or ``<scorer>.<k>``; returns ``{*stages, *scorers}``. The search's dict keeps
+      ``strategy.<k>`` keys for the validation strategy.
     * ``stage="search"``: ``strategy.<k>`` -> ``"strategy"``, every other key -> ``"algorithm"``.
-    * ``stage="score"``: ``<scorer>.<k>`` -> that scorer; a bare key -> every scorer in ``scorers``
-      that has such a setting (an error when none has); returns ``{*scorers}``.
+    * ``stage="score"``: ``<scorer>.<k>`` -> that scorer; a bare key only with a single scorer;
+      returns ``{*scorers}``.
 
     The values of each dict are checked later, against the stage's typed config.
     """
     if stage is None:
-        out: dict[str, dict[str, Any]] = {"search": {}, "retrain": {}, **{s: {} for s in scorers}}
+        out: dict[str, dict[str, Any]] = {**{s: {} for s in stages}, **{s: {} for s in scorers}}
         for key, value in values.items():
             head, sep, rest = key.partition(".")
             if not sep or head not in out:
+                named = ", ".join(f"{s}." for s in stages)
                 raise ConfigError(
-                    f"--set {key}=...: prefix the setting with its stage: search., retrain. or one of the "
-                    f"scorers ({', '.join(scorers)}), e.g. --set search.epochs=2"
+                    f"--set {key}=...: prefix the setting with its stage: {named} or one of the "
+                    f"scorers ({', '.join(scorers)}), e.g. --set {stages[-1]}.epochs=2"
                 )
             out[head][rest] = value
         return out
     if stage == "search":
         out = {"algorithm": {}, "strategy": {}}
-        for key, value in values.items():
+        for key, value in one_stage(values, "search").items():
             if key.startswith("strategy."):
                 out["strategy"][key.removeprefix("strategy.")] = value
             else:
@@ -168,15 +175,29 @@ def split_settings(
         out = {s: {} for s in scorers}
         for key, value in values.items():
             head, sep, rest = key.partition(".")
-            if sep:
-                if head not in out:
-                    raise ConfigError(f"--set {key}: scorer {head!r} is not among {', '.join(scorers)}")
+            if sep and head in out:
                 out[head][rest] = value
                 continue
-            takers = [s for s in scorers if key in SCORERS.get(s).Params.model_fields]
-            if not takers:
-                raise ConfigError(f"--set {key}: no scorer among {', '.join(scorers)} has a setting {key!r}")
-            for s in takers:
-                out[s][key] = value
+            if sep and head in SCORERS:
+                raise ConfigError(f"--set {key}: scorer {head!r} is not among {', '.join(scorers)}")
+            if len(scorers) != 1:
+                raise ConfigError(
+                    f"--set {key}: prefix the setting with its scorer, one of {', '.join(scorers)} "
+                    f"(e.g. --set {scorers[0] if scorers else 'clean'}.{key})"
+                )
+            if key not in SCORERS.get(scorers[0]).Params.model_fields:
+                raise ConfigError(f"--set {key}: scorer {scorers[0]} has no setting {key!r}")
+            out[scorers[0]][key] = value
         return out
     raise ValueError(f"unknown stage {stage!r}: None (every stage), 'search' or 'score'")
+
+
+def one_stage(values: Mapping[str, Any], stage: str) -> dict[str, Any]:
+    """`--set` settings of a single-stage command: ``<stage>.<k>`` and a bare ``<k>`` mean the same."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        bare = key.removeprefix(f"{stage}.")
+        if bare in out:
+            raise ConfigError(f"--set {key}: {bare} is set twice (once as {stage}.{bare})")
+        out[bare] = value
+    return out

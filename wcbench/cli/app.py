@@ -8,9 +8,22 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperOption
 
 import wcbench
+from wcbench.cli.options import option
 from wcbench.progress import console_err  # noqa: F401 - re-exported: the one stderr console
+
+_display_type_rich = TyperOption.display_type_rich
+
+
+def _switches_take_no_value(self: TyperOption, ctx: Any) -> str | None:
+    """Typer's rich help prints a value type beside every option, switches (`--json`, `--help`) too,
+    as `<bool>`, as if they took a value; a switch shows none."""
+    return None if self.is_flag else _display_type_rich(self, ctx)
+
+
+TyperOption.display_type_rich = _switches_take_no_value  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="wcbench",
@@ -36,10 +49,8 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
-    ),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+    version: bool = option("--version", False, callback=_version, is_eager=True),
+    debug: bool = option("--debug", False),
 ) -> None:
     """wcbench: search, retrain, score and compare architectures."""
 

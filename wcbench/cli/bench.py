@@ -3,38 +3,28 @@ one run."""
 
 from __future__ import annotations
 
-import typer
 from rich.table import Table
 
 from wcbench.bench import PARTS, POLICY_ENV
 from wcbench.cli.app import app, console
+from wcbench.cli.options import option
 
 POLICIES = tuple(POLICY_ENV)
 
 
 @app.command("bench")
 def bench_cmd(
-    as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON."),
-    steps: int = typer.Option(8, "--steps", min=2, help="Search steps measured per searcher."),
-    searchers: str = typer.Option(
-        "darts1st,darts2nd,pdarts,pcdarts,prdarts", "--searchers", help="Comma-separated base searchers."
-    ),
-    parts: str = typer.Option(
-        ",".join(PARTS), "--parts", help=f"Comma-separated measurements to take, of {', '.join(PARTS)}."
-    ),
-    load_procs: int | None = typer.Option(
-        None,
-        "--load-procs",
-        min=0,
-        help="Busy processes of the competing load (default: one per allowed CPU).",
-    ),
-    wait_policies: str = typer.Option(
-        "",
+    as_json: bool = option("--json", False),
+    steps: int = option("--steps", 8, "", min=2),
+    searchers: str = option("--searchers", "darts1st,darts2nd,pdarts,pcdarts,prdarts"),
+    parts: str = option("--parts", ",".join(PARTS), f"Of {', '.join(PARTS)}."),
+    load_procs: int | None = option("--load-procs", None, "", min=0),
+    wait_policies: str = option(
         "--wait-policies",
-        help="Repeat the load figure per OpenMP wait policy, e.g. default,passive (default: torch's own, "
-        "before wcbench set PASSIVE); empty: this process's policy only.",
+        "",
+        "default: torch's own, before wcbench set PASSIVE; empty: this process's policy only.",
     ),
-    load_searcher: str = typer.Option("darts2nd", "--load-searcher", help="Searcher of the load figure."),
+    load_searcher: str = option("--load-searcher", "darts2nd"),
 ) -> None:
     """Measure each searcher against darts2nd, ours CR/NCR, the device loader, scoring throughput, and
     the same search steps idle vs beside a competing load (slowdown vs fair share)."""

@@ -7,31 +7,28 @@ from pathlib import Path
 import typer
 
 from wcbench.cli.app import app, console, print_json
+from wcbench.cli.options import deprecated, option, warn_deprecated
 
 
 @app.command("compare")
 def compare_cmd(
     a: str = typer.Argument(..., help="Searcher A, e.g. ours-pdarts (darts2nd+s1 for a run in space S1)."),
     b: str = typer.Argument(..., help="Searcher B, e.g. pdarts."),
-    metric: list[str] = typer.Option(
-        ...,
-        "--metric",
-        "-m",
-        help="A metric as its scorer declares and writes it (e.g. worst_case_error, top1_error, pgd10_acc); "
-        "repeat for several (Holm over them).",
+    metric: list[str] = option("--metric", ..., "Several: Holm over them.", "-m"),
+    dataset: str | None = option(
+        "--dataset",
+        None,
+        "Here: the search dataset (runs/<dataset>/), needed when both ran on several.",
+        "-d",
     ),
-    dataset: str | None = typer.Option(
-        None, "--dataset", "-d", help="Search dataset (runs/<dataset>/); needed when both ran on several."
-    ),
-    scorer: str | None = typer.Option(None, "--scorer", help="Only this scorer's metric (e.g. clean)."),
-    eval_dataset: str | None = typer.Option(
-        None, "--eval-dataset", help="Only scores measured on this dataset (e.g. imagenet-r)."
-    ),
-    space: str | None = typer.Option(None, "--space", help="Search space of both runs (darts, s1..s4)."),
-    test: str = typer.Option("welch", "--test", help="welch (default) | paired (same seeds) | one-sample"),
-    alpha: float = typer.Option(0.05, "--alpha", help="Significance level."),
-    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="The run tree."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON (p-values at full precision)."),
+    scorers: str | None = option("--scorers", None, "Here: only these scorers' metrics (e.g. clean)."),
+    eval_dataset: str | None = option("--eval-dataset"),
+    space: str | None = option("--space", None, "Here: the space of both runs."),
+    test: str = option("--test", "welch"),
+    alpha: float = option("--alpha", 0.05),
+    runs_dir: Path = option("--runs-dir", Path("runs"), file_okay=False),
+    as_json: bool = option("--json", False, "Here: p-values at full precision."),
+    scorer: str | None = deprecated("--scorer"),
 ) -> None:
     """Compare two searchers' per-seed scores with a t-test: n per side, mean ± std, t, p, Cohen's d."""
     from rich.table import Table
@@ -39,13 +36,16 @@ def compare_cmd(
     from wcbench.report import TEST_DESCRIPTIONS, compare_runs, format_p
     from wcbench.runs import collect_runs
 
+    if scorer is not None:
+        warn_deprecated("--scorer", "--scorers")
+        scorers = scorer
     rep = compare_runs(
         collect_runs(runs_dir),
         a,
         b,
         metric,
         dataset=dataset,
-        scorer=scorer,
+        scorer=scorers,
         eval_dataset=eval_dataset,
         space=space,
         test=test,

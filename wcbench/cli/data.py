@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from wcbench.cli.app import app, console, console_err, print_json
-from wcbench.config import parse_overrides
+from wcbench.cli.options import SEED_DEFAULT, option
+from wcbench.config import one_stage, parse_overrides
 from wcbench.errors import ConfigError
 
 data_app = typer.Typer(
@@ -36,21 +37,17 @@ def _names(text: str | None) -> list[str] | None:
 
 @data_app.command("corrupt")
 def corrupt_cmd(
-    dataset: str = typer.Option(
-        ..., "--dataset", help="digits | cifar100 | cifar10 | imagefolder:<path> ..."
+    dataset: str = option("--dataset", ..., "CIFAR-sized."),
+    out: Path | None = option(
+        "--out", None, "Default: <data root>/<dataset>-C, where `cifar-c` looks.", file_okay=False
     ),
-    out: Path | None = typer.Option(
-        None, "--out", help="Output folder (default: <data root>/<dataset>-C, where `cifar-c` looks)."
-    ),
-    split: str = typer.Option("test", "--split", help="The split to corrupt."),
-    seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same bytes."),
-    corruptions: str | None = typer.Option(
-        None, "--corruptions", help="Comma-separated subset (default: all 19, the 15 and the 4 extra)."
-    ),
-    workers: int = typer.Option(1, "--workers", min=1, help="Processes, one corruption each."),
-    data_root: str | None = typer.Option(None, "--data-root", help="Data root (default $WCBENCH_DATA)."),
-    download: bool = typer.Option(False, "--download", help="Download the dataset if the library can."),
-    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+    split: str = option("--split", "test", "Here: the split to corrupt."),
+    seed: int = option("--seed", SEED_DEFAULT, "The same seed gives the same bytes."),
+    corruptions: str | None = option("--corruptions"),
+    workers: int = option("--workers", 1, "", min=1),
+    data_root: str | None = option("--data-root"),
+    download: bool = option("--download", False),
+    as_json: bool = option("--json", False, "Here: the manifest."),
 ) -> None:
     """Write the official CIFAR-10-C layout (<corruption>.npy, labels.npy) for a CIFAR-sized dataset."""
     from evaluators.cifar_c import default_c_root
@@ -82,43 +79,41 @@ def corrupt_cmd(
 
 @worst_app.command("build")
 def build_cmd(
-    dataset: str = typer.Option(..., "--dataset", help="cifar100 (the paper's) | cifar10 | digits | ..."),
-    per_class: int = typer.Option(20, "--per-class", min=1, help="Worst-case images per class (paper: 20)."),
-    committee: str = typer.Option(
-        "paper", "--committee", help="paper (3 ResNet-18) | darts (3 DARTS_V2) | quick"
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the committee."),
-    split: str = typer.Option("test", "--split", help="The split to pick from."),
-    out: Path | None = typer.Option(
+    dataset: str = option("--dataset", ..., "The paper's: cifar100."),
+    per_class: int = option("--per-class", 20, "", min=1),
+    committee: str = option("--committee", "paper"),
+    seed: int = option("--seed", SEED_DEFAULT, "Here: the committee's."),
+    split: str = option("--split", "test", "Here: the split to pick from."),
+    file: Path | None = option(
+        "--file",
         None,
-        "--out",
-        help="Subset file (default: <data root>/worst-case/<dataset>.json, where the scorer looks).",
+        "Here: the subset file (default: <data root>/worst-case/<dataset>.json, where the scorer looks).",
     ),
-    overrides: list[str] | None = typer.Option(None, "--set", help="Committee setting: --set epochs=30."),
-    data_root: str | None = typer.Option(None, "--data-root", help="Data root (default $WCBENCH_DATA)."),
-    download: bool = typer.Option(False, "--download", help="Download the dataset if the library can."),
-    device: str | None = typer.Option(
-        None, "--device", help="cpu | cuda | cuda:N (default: cuda if available)."
+    overrides: list[str] | None = option(
+        "--set", None, "One stage: committee, e.g. --set epochs=30.", metavar="STAGE.KEY=VALUE"
     ),
-    force: bool = typer.Option(False, "--force", help="Replace an existing subset file."),
-    as_json: bool = typer.Option(False, "--json", help="Print the subset record as JSON."),
+    data_root: str | None = option("--data-root"),
+    download: bool = option("--download", False),
+    device: str | None = option("--device"),
+    force: bool = option("--force", False),
+    as_json: bool = option("--json", False, "Here: the subset record."),
 ) -> None:
     """Train a reference committee on the train split and store the worst-case test subset."""
     from evaluators.worst_case import build_worst_case_subset, default_subset_path, read_subset
 
-    target = out or default_subset_path(dataset, data_root)
+    target = file or default_subset_path(dataset, data_root)
     if target.is_file() and not force:
         existing = read_subset(target)
         raise ConfigError(
             f"a subset already exists at {target} (sha256 {existing.sha256[:12]}..., "
             f"{len(existing.indices)} images): every method must be scored on the same images; pass --force "
-            f"to replace it or --out for another file"
+            f"to replace it or --file for another file"
         )
     subset = build_worst_case_subset(
         dataset,
         per_class=per_class,
         committee=committee,
-        overrides=parse_overrides(overrides),
+        overrides=one_stage(parse_overrides(overrides), "committee"),
         seed=seed,
         split=split,
         data_root=data_root,
@@ -132,27 +127,25 @@ def build_cmd(
 
 @worst_app.command("import")
 def import_cmd(
-    dataset: str = typer.Option(..., "--dataset", help="The dataset the indices refer to (its test split)."),
-    indices: Path = typer.Option(
-        ..., "--indices", help="JSON list, JSON {indices: [...]}, or text of integers."
+    dataset: str = option("--dataset", ..., "Here: the dataset the indices refer to."),
+    indices: Path = option("--indices", ...),
+    provenance: str = option("--provenance", ...),
+    sha256: str | None = option("--sha256"),
+    split: str = option("--split", "test", "Here: the split the indices refer to."),
+    file: Path | None = option(
+        "--file", None, "Here: the subset file (default: <data root>/worst-case/<dataset>.json)."
     ),
-    provenance: str = typer.Option(..., "--provenance", help="Who picked the images, how, and where from."),
-    sha256: str | None = typer.Option(None, "--sha256", help="Expected checksum of the sorted indices."),
-    split: str = typer.Option("test", "--split"),
-    out: Path | None = typer.Option(
-        None, "--out", help="Subset file (default: <data root>/worst-case/<dataset>.json)."
-    ),
-    data_root: str | None = typer.Option(None, "--data-root", help="Data root (default $WCBENCH_DATA)."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing subset file."),
-    as_json: bool = typer.Option(False, "--json", help="Print the subset record as JSON."),
+    data_root: str | None = option("--data-root"),
+    force: bool = option("--force", False),
+    as_json: bool = option("--json", False, "Here: the subset record."),
 ) -> None:
     """Store a user-supplied list of test indices (with provenance and checksum) as the shared subset."""
     from evaluators.worst_case import default_subset_path, import_subset
 
-    target = out or default_subset_path(dataset, data_root)
+    target = file or default_subset_path(dataset, data_root)
     if target.is_file() and not force:
         raise ConfigError(
-            f"a subset already exists at {target}; pass --force to replace it or --out for another file"
+            f"a subset already exists at {target}; pass --force to replace it or --file for another file"
         )
     subset = import_subset(
         indices, dataset, provenance, split=split, sha256=sha256, out=target, data_root=data_root
@@ -162,10 +155,10 @@ def import_cmd(
 
 @worst_app.command("show")
 def show_cmd(
-    dataset: str | None = typer.Option(None, "--dataset", help="Show the default subset of this dataset."),
-    file: Path | None = typer.Option(None, "--file", help="Show this subset file."),
-    data_root: str | None = typer.Option(None, "--data-root", help="Data root (default $WCBENCH_DATA)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the subset record as JSON."),
+    dataset: str | None = option("--dataset", None, "Here: show its default subset."),
+    file: Path | None = option("--file", None, "Here: the subset file to show."),
+    data_root: str | None = option("--data-root"),
+    as_json: bool = option("--json", False, "Here: the subset record."),
 ) -> None:
     """Print a subset's dataset, size, checksum and provenance (verifying the checksum)."""
     from evaluators.worst_case import default_subset_path, read_subset

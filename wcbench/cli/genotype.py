@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from wcbench.cli.app import app, console, print_json
+from wcbench.cli.options import option
 from wcbench.errors import ConfigError
 from wcbench.published import MACS_COUNTER, PUBLISHED_COST
 from wcbench.runs import atomic_write_text
@@ -50,8 +51,10 @@ def show(
     genotype: str = typer.Argument(
         ..., help="A published name (DARTS_V2), a genotype file, or a DARTS string."
     ),
-    dataset: str = typer.Option("cifar10", "--dataset", help="cifar10 | cifar100 | imagenet"),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    dataset: str = option(
+        "--dataset", "cifar10", "Here: cifar10 | cifar100 | imagenet (the paper's network)."
+    ),
+    as_json: bool = option("--json", False),
 ) -> None:
     """Show the cells and the paper's evaluation network for DATASET (params, multiply-adds)."""
     from wcbench.genotype import PUBLISHED, load_genotype
@@ -106,8 +109,8 @@ def show(
 @genotype_app.command("convert")
 def convert(
     genotype: str = typer.Argument(..., help="A published name, a genotype file, or a DARTS string."),
-    to: str = typer.Option(..., "--to", help="json | darts"),
-    out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout."),
+    to: str = option("--to", ...),
+    file: Path | None = option("--file", None, "Here: written instead of printing to stdout."),
 ) -> None:
     """Convert a genotype between JSON and the DARTS string form."""
     from wcbench.genotype import load_genotype
@@ -119,16 +122,16 @@ def convert(
         text = g.to_darts()
     else:
         raise ConfigError(f"unknown --to {to!r}; choose json or darts")
-    if out is None:
+    if file is None:
         print(text)
     else:
-        atomic_write_text(out, text + "\n")
+        atomic_write_text(file, text + "\n")
 
 
 @genotype_app.command("plot")
 def plot(
     genotype: str = typer.Argument(..., help="A published name, a genotype file, or a DARTS string."),
-    out: Path = typer.Option(..., "--out", help="cell.png, cell.svg or cell.pdf"),
+    file: Path = option("--file", ..., "Here: cell.png, cell.svg or cell.pdf."),
 ) -> None:
     """Draw the normal and reduction cells (like DARTS's visualize.py)."""
     from wcbench.genotype import PUBLISHED, load_genotype
@@ -136,5 +139,5 @@ def plot(
 
     g = load_genotype(genotype)
     title = f"{genotype} ({g.hash()})" if genotype in PUBLISHED else None
-    path = plot_genotype(g, out, title)
+    path = plot_genotype(g, file, title)
     console.print(f"wrote {path}")

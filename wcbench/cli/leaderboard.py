@@ -5,39 +5,40 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
-import typer
 from rich.console import Console
 
 from wcbench.cli.app import app, console, print_json
+from wcbench.cli.options import option
 from wcbench.errors import ConfigError
 from wcbench.stats import TESTS
 
 
 @app.command("leaderboard")
 def leaderboard_cmd(
-    benchmark: str | None = typer.Option(
-        None,
-        "--benchmark",
-        "-b",
-        help="One board (e.g. worst_case_cifar100, or other_scorers: the scorers no benchmark of the paper "
-        "reads); all of them by default.",
-    ),
-    fmt: str = typer.Option("table", "--format", "-f", help="table | md | csv | json | html"),
-    out: Path = typer.Option(
-        Path("leaderboards"),
+    benchmark: str | None = option("--benchmark", None, "", "-b"),
+    fmt: str = option("--format", "table", "table | md | csv | json | html.", "-f"),
+    as_json: bool = option("--json", False, "Here: the same as --format json."),
+    out: Path | None = option(
         "--out",
-        help="Where the boards are written: OUT/generated/<benchmark>.<md|csv|json>, OUT/index.html.",
+        None,
+        "Here: OUT/generated/<benchmark>.<md|csv|json> or OUT/index.html; without it, stdout.",
+        file_okay=False,
     ),
-    write: bool = typer.Option(True, "--write/--no-write", help="Write the boards under --out."),
-    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="The run tree (runs/<dataset>/...)."),
-    test: str = typer.Option("welch", "--test", help="welch | paired | one-sample"),
-    alpha: float = typer.Option(0.05, "--alpha", help="Significance level for Holm's procedure."),
+    paper: bool = option("--paper", False, "In --format table (md, csv, json and html always show them)."),
+    runs_dir: Path = option("--runs-dir", Path("runs"), file_okay=False),
+    test: str = option("--test", "welch"),
+    alpha: float = option("--alpha", 0.05),
 ) -> None:
-    """Leaderboards of the finished runs per benchmark of the paper, with t-tests and the paper's numbers."""
+    """Boards of your finished runs per benchmark of the paper, with t-tests (and the paper's numbers)."""
     from wcbench import report
     from wcbench.runs import collect_runs
 
+    if as_json:
+        if fmt not in ("table", "json"):
+            raise ConfigError(f"give --json or --format {fmt}, not both")
+        fmt = "json"
     if fmt not in report.FORMATS:
         raise ConfigError(f"unknown format {fmt!r}; choose one of {', '.join(report.FORMATS)}")
     if test not in TESTS:
@@ -52,18 +53,20 @@ def leaderboard_cmd(
     boards = report.build_boards(df, names, test=test, alpha=alpha, runs_dir=str(runs_dir))
     note = None if len(df) else f"No runs found under {runs_dir}: showing the paper's reported numbers only."
 
-    written: list[Path] = []
-    if write and fmt != "table":
+    if out is not None:
+        if fmt == "table":
+            raise ConfigError("--out writes files: give --format md, csv, json or html with it")
         written = report.write_boards(boards, out, [fmt])
+        if note:
+            print(note, file=sys.stderr)
+        shown = written[0].parent if len(written) > 1 else written[0]
+        print(f"wrote {len(written)} file(s) under {shown}" if fmt != "html" else f"wrote {written[-1]}")
+        return
 
     if fmt == "table":
         # a terminal gets its own width; a pipe or file gets wide lines rather than folded numbers
         term = console if console.is_terminal else Console(width=max(console.width, 200))
-        if note:
-            term.print(f"[yellow]{note}[/yellow]")
-        for b in boards:
-            term.print(report.to_table(b))
-            term.print()
+        _print_tables(term, boards, report, paper=paper or not len(df), note=note)
     elif fmt == "md":
         text = "\n".join(report.to_markdown(b) for b in boards)
         sys.stdout.write((f"> {note}\n\n" if note else "") + text)
@@ -80,12 +83,23 @@ def leaderboard_cmd(
                 "boards": [report.board_to_dict(b) for b in boards],
             }
         )
-    elif not written:  # html with --no-write: the page on stdout
+    else:  # html: the page on stdout
         sys.stdout.write(report.to_html(boards))
-    else:
-        if note:
-            print(note)
-        print(f"wrote {written[-1]}")
-    if written and fmt != "html":
-        shown = written[0].parent if len(written) > 1 else written[0]
-        print(f"wrote {len(written)} file(s) under {shown}", file=sys.stderr)
+
+
+def _print_tables(term: Console, boards: list, report: Any, paper: bool, note: str | None) -> None:
+    """Your runs first, board by board (boards without your runs are skipped); the paper's reported
+    numbers only with --paper (or when there are no runs at all), after all of your rows."""
+    if note:
+        term.print(f"[yellow]{note}[/yellow]")
+    mine = [b for b in boards if b.rows]
+    for b in mine:
+        term.print(report.to_table(b, paper=False))
+        term.print()
+    if paper:
+        for b in boards:
+            if b.paper:
+                term.print(report.to_table(b, runs=False))
+                term.print()
+    elif any(b.paper for b in boards):
+        term.print(f"The paper's reported numbers for {len(boards)} board(s): add --paper.")

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import re
+
 import typer
 from rich.table import Table
 
 from wcbench.cli.app import app, console, print_json
+from wcbench.cli.options import option
 from wcbench.errors import ConfigError
 from wcbench.registry import ALGORITHMS, DATASETS, SCORERS, STRATEGIES, searcher_names
 
 KINDS = ("searchers", "scorers", "datasets", "genotypes", "algorithms", "strategies", "spaces")
 
 
+_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")  # :func:`mnist` -> mnist
+_LITERAL = re.compile(r"``([^`]+)``|`([^`]+)`")  # ``root/x`` and `x` -> root/x, x
+
+
+def plain_text(rest: str) -> str:
+    """A docstring line without reST markup (roles, literals, emphasis), as a terminal shows it."""
+    text = _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1], rest)
+    text = _LITERAL.sub(lambda m: m.group(1) or m.group(2), text)
+    return re.sub(r"(?<![\w*])\*{1,2}([^*]+?)\*{1,2}(?![\w*])", r"\1", text)
+
+
 def _doc(obj: object) -> str:
     doc = (getattr(obj, "__doc__", None) or "").strip()
-    return doc.splitlines()[0] if doc else ""
+    return plain_text(doc.splitlines()[0]) if doc else ""
 
 
 def listing(kind: str) -> list[dict]:
@@ -41,7 +55,7 @@ def listing(kind: str) -> list[dict]:
 @app.command("list")
 def list_cmd(
     kind: str = typer.Argument(..., help=" | ".join(KINDS)),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = option("--json", False),
 ) -> None:
     """List the registered searchers, scorers, datasets, or the published genotypes."""
     rows = listing(kind)

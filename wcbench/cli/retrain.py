@@ -5,41 +5,28 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import typer
-
 from wcbench.cli.app import app, console, console_err
-from wcbench.config import parse_overrides
-
-FAMILY_HELP = (
-    "Which paper table to follow: darts (Table 33), pdarts | pcdarts (Table 34), prdarts (Table 35), "
-    "imagenet (Table 36). Default: the one the search recorded in genotype.json, or the published "
-    "name's, else darts."
-)
+from wcbench.cli.options import SEED_DEFAULT, option
+from wcbench.config import one_stage, parse_overrides
 
 
 @app.command("retrain")
 def retrain_cmd(
-    genotype: str = typer.Option(
-        ..., "--genotype", help="Published name (DARTS_V2), genotype file, run dir or DARTS string."
+    genotype: str = option("--genotype", ...),
+    dataset: str = option("--dataset", ..., "Retrained on."),
+    out: Path = option(
+        "--out", ..., "Here: checkpoint.pt, model.pt, history.jsonl; rerunning resumes.", file_okay=False
     ),
-    dataset: str = typer.Option(
-        ..., "--dataset", help="digits | cifar10 | cifar100 | stl10 | imagefolder:<path> ..."
+    preset: str = option("--preset", "paper"),
+    family: str | None = option("--family"),
+    seed: int = option("--seed", SEED_DEFAULT),
+    overrides: list[str] | None = option(
+        "--set", None, "One stage: retrain, e.g. --set epochs=10.", metavar="STAGE.KEY=VALUE"
     ),
-    out: Path = typer.Option(
-        ..., "--out", help="Retrain directory (checkpoint.pt, model.pt, history.jsonl)."
-    ),
-    preset: str = typer.Option(
-        "paper", "--preset", help="paper (Tables 33-36) | quick (CPU, minutes) | smoke (CPU, seconds; tests)."
-    ),
-    family: str | None = typer.Option(None, "--family", help=FAMILY_HELP),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    overrides: list[str] | None = typer.Option(None, "--set", help="Override a setting: --set epochs=10."),
-    data_root: str | None = typer.Option(None, "--data-root", help="Data root (default $WCBENCH_DATA)."),
-    download: bool = typer.Option(False, "--download", help="Download the dataset if the library can."),
-    device: str | None = typer.Option(
-        None, "--device", help="cpu | cuda | cuda:N (default: cuda if available)."
-    ),
-    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
+    data_root: str | None = option("--data-root"),
+    download: bool = option("--download", False),
+    device: str | None = option("--device"),
+    no_progress: bool = option("--no-progress", False),
 ) -> None:
     """Retrain GENOTYPE from scratch on DATASET; rerun the same command to resume after a kill."""
     from wcbench.stages import retrain_stage
@@ -51,7 +38,7 @@ def retrain_cmd(
         preset=preset,
         family=family,
         seed=seed,
-        settings=parse_overrides(overrides),
+        settings=one_stage(parse_overrides(overrides), "retrain"),
         settings_as_typed=list(overrides or []),
         data_root=data_root,
         download=download,

@@ -4,50 +4,40 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
-from wcbench.cli.app import app, console
+from wcbench.cli.app import app, console, console_err, print_json
+from wcbench.cli.options import SEED_DEFAULT, option
 from wcbench.config import parse_overrides
 
 
 @app.command("run")
 def run_cmd(
-    searcher: str = typer.Option(
-        ..., "--searcher", help="<strategy>-<algorithm>, e.g. ours-pdarts, or pdarts."
+    searcher: str = option("--searcher", ...),
+    dataset: str | None = option(
+        "--dataset", None, "Searched on (default: cifar10, the paper's; digits with a CPU preset)."
     ),
-    dataset: str | None = typer.Option(
-        None, "--dataset", help="Search dataset (default: cifar10, the paper's; digits with a CPU preset)."
-    ),
-    preset: str = typer.Option(
-        "paper", "--preset", help="paper | quick (CPU, minutes, digits) | smoke (CPU, seconds; tests)."
-    ),
-    seeds: str = typer.Option("1", "--seeds", help="1-10, 1,3,5 or 0."),
-    scorers: str | None = typer.Option(
-        None, "--scorers", help="Comma-separated scorers (default: what the paper reports for the dataset)."
-    ),
-    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Root of the runs tree."),
-    space: str = typer.Option("darts", "--space", help="darts | s1 | s2 | s3 | s4 (RobustDARTS, Table 4)."),
-    overrides: list[str] | None = typer.Option(
-        None,
+    preset: str = option("--preset", "paper"),
+    seeds: str = option("--seeds", str(SEED_DEFAULT)),
+    scorers: str | None = option("--scorers", None, "Default: what the paper reports for the dataset."),
+    runs_dir: Path = option("--runs-dir", Path("runs"), file_okay=False),
+    space: str = option("--space", "darts"),
+    overrides: list[str] | None = option(
         "--set",
-        help="Stage setting: --set search.epochs=2, --set retrain.epochs=1, --set clean.batch_size=256.",
+        None,
+        "Stages: search., retrain. and the scorers, e.g. --set search.epochs=2 --set clean.batch_size=256.",
+        metavar="STAGE.KEY=VALUE",
     ),
-    device: str | None = typer.Option(
-        None, "--device", help="cpu | cuda | cuda:N (default: cuda if available)."
-    ),
-    data_root: str | None = typer.Option(None, "--data-root", help="Data root (default $WCBENCH_DATA)."),
-    download: bool = typer.Option(False, "--download", help="Download datasets the library can fetch."),
-    executor: str = typer.Option("local", "--executor", help="local | slurm | submitit-local."),
-    partition: str | None = typer.Option(None, "--partition", help="SLURM partition."),
-    gpus: int = typer.Option(1, "--gpus", help="GPUs per SLURM task."),
-    cpus: int = typer.Option(8, "--cpus", help="CPUs per SLURM task."),
-    time_min: int = typer.Option(1440, "--time-min", help="SLURM time limit per task, minutes."),
-    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
-    dry_run: bool = typer.Option(
-        False,
-        "--dry-run",
-        help="Resolve every setting and check every input (data, settings, runs dir), print the plan as "
-        "JSON, and exit without creating anything.",
+    device: str | None = option("--device"),
+    data_root: str | None = option("--data-root"),
+    download: bool = option("--download", False),
+    executor: str = option("--executor", "local"),
+    partition: str | None = option("--partition"),
+    gpus: int = option("--gpus", 1),
+    cpus: int = option("--cpus", 8),
+    time_min: int = option("--time-min", 1440),
+    no_progress: bool = option("--no-progress", False),
+    dry_run: bool = option("--dry-run", False),
+    as_json: bool = option(
+        "--json", False, "Here: the run folders, each stage's status and the scores (logs go to stderr)."
     ),
 ) -> None:
     """Search, retrain and score SEARCHER for each seed; rerun the same command to resume."""
@@ -68,18 +58,20 @@ def run_cmd(
         progress=not no_progress,
     )
     if dry_run:
-        from wcbench.cli.app import print_json
-
         print_json(preflight(plan))
         return
+    shown = console_err if as_json else console
     dirs = run(
         plan,
         executor,
         SlurmOptions(partition, gpus, cpus, time_min),
-        log=lambda m: console.print(m, markup=False),
+        log=lambda m: shown.print(m, markup=False),
     )
-    console.print(f"finished {len(dirs)} seed(s) under {runs_dir}")
-    from wcbench.cli.summary import print_run_summary, print_search_summary
+    from wcbench.cli.summary import print_run_summary, print_search_summary, run_record
 
+    if as_json:
+        print_json(run_record(plan, dirs))
+        return
+    console.print(f"finished {len(dirs)} seed(s) under {runs_dir}")
     print_search_summary(dirs)
     print_run_summary(runs_dir, plan)

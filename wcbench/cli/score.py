@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import typer
 from rich.table import Table
 
 from wcbench.cli.app import app, console, print_json
-from wcbench.cli.retrain import FAMILY_HELP
+from wcbench.cli.options import SEED_DEFAULT, deprecated, option, warn_deprecated
 from wcbench.config import parse_overrides, split_settings
 from wcbench.errors import ConfigError
 
@@ -17,7 +16,7 @@ from wcbench.errors import ConfigError
 def _scorer_list(text: str) -> list[str]:
     names = [s.strip() for s in text.split(",") if s.strip()]
     if not names:
-        raise ConfigError("no scorer given: --scorer clean,cost,attacks (see `wcbench list scorers`)")
+        raise ConfigError("no scorer given: --scorers clean,cost,attacks (see `wcbench list scorers`)")
     from wcbench.registry import SCORERS
 
     for n in names:
@@ -47,42 +46,35 @@ def _show(records: list[dict[str, Any]], as_json: bool) -> None:
 
 @app.command("score")
 def score_cmd(
-    scorer: str = typer.Option(
-        ..., "--scorer", help="Scorer name(s), comma-separated (see `wcbench list scorers`)."
+    scorers: str | None = option("--scorers", None, "Required."),
+    model: Path | None = option("--model"),
+    genotype: str | None = option(
+        "--genotype", None, "Without --model: for scorers that need no weights (cost)."
     ),
-    model: Path | None = typer.Option(None, "--model", help="A retrain directory (`wcbench retrain --out`)."),
-    genotype: str | None = typer.Option(
-        None, "--genotype", help="Without --model: a genotype, for scorers that need no weights (cost)."
+    dataset: str | None = option("--dataset", None, "With --genotype: cifar10 | cifar100 | imagenet."),
+    preset: str = option("--preset", "paper", "With --genotype: the retrain preset sizing the network."),
+    family: str | None = option("--family"),
+    overrides: list[str] | None = option(
+        "--set", None, "Stages: the scorers, e.g. --set attacks.num_examples=500.", metavar="STAGE.KEY=VALUE"
     ),
-    dataset: str | None = typer.Option(
-        None, "--dataset", help="With --genotype: cifar10 | cifar100 | imagenet ..."
-    ),
-    preset: str = typer.Option(
-        "paper", "--preset", help="With --genotype: the retrain preset sizing the network."
-    ),
-    family: str | None = typer.Option(None, "--family", help=FAMILY_HELP),
-    overrides: list[str] | None = typer.Option(
-        None, "--set", help="Scorer setting: --set num_examples=500 or --set attacks.num_examples=500."
-    ),
-    scores_dir: Path | None = typer.Option(
-        None, "--scores-dir", help="Where to write <scorer>.json (default: <run>/scores or DIR/scores)."
-    ),
-    data_root: str | None = typer.Option(None, "--data-root", help="Data root (default $WCBENCH_DATA)."),
-    download: bool = typer.Option(False, "--download", help="Download the dataset if the library can."),
-    device: str | None = typer.Option(
-        None, "--device", help="cpu | cuda | cuda:N (default: cuda if available)."
-    ),
-    seed: int | None = typer.Option(
-        None, "--seed", help="Seed for subsets and random starts (default: the retrain's)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the score records as JSON."),
-    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
+    scores_dir: Path | None = option("--scores-dir", None, file_okay=False),
+    data_root: str | None = option("--data-root"),
+    download: bool = option("--download", False),
+    device: str | None = option("--device"),
+    seed: int | None = option("--seed", None, "Here: the retrain's seed unless given."),
+    as_json: bool = option("--json", False),
+    no_progress: bool = option("--no-progress", False),
+    scorer: str | None = deprecated("--scorer"),
 ) -> None:
     """Score a retrained model (--model DIR) with one or more scorers; writes scores/<scorer>.json."""
     from evaluators.common import ScoreContext
     from wcbench.stages import genotype_score_context, score_stage
 
-    names = _scorer_list(scorer)
+    if scorer is not None:
+        warn_deprecated("--scorer", "--scorers")
+    if scorers is None and scorer is None:
+        raise ConfigError("no scorer given: --scorers clean,cost,attacks (see `wcbench list scorers`)")
+    names = _scorer_list(",".join(s for s in (scorers, scorer) if s))
     settings = split_settings(parse_overrides(overrides), "score", names)
     if model is not None:
         if genotype is not None:
@@ -107,7 +99,7 @@ def score_cmd(
             scores_dir=scores_dir,
             data_root=data_root,
             device=device,
-            seed=seed or 0,
+            seed=SEED_DEFAULT if seed is None else seed,
             progress=not no_progress,
         )
     _show(score_stage(ctx, names, settings), as_json)
@@ -115,26 +107,27 @@ def score_cmd(
 
 @app.command("evaluate")
 def evaluate_cmd(
-    genotype: str = typer.Option(
-        ..., "--genotype", help="Published name, genotype file, run dir or DARTS string."
+    genotype: str = option("--genotype", ...),
+    dataset: str = option("--dataset", ..., "Retrained and scored on."),
+    scorers: str = option("--scorers", "clean,cost"),
+    out: Path = option(
+        "--out", ..., "Here: retrain/<dataset>/ and scores/; rerunning resumes.", file_okay=False
     ),
-    dataset: str = typer.Option(
-        ..., "--dataset", help="digits | cifar10 | cifar100 | imagefolder:<path> ..."
+    preset: str = option("--preset", "paper"),
+    family: str | None = option("--family"),
+    seed: int = option("--seed", SEED_DEFAULT),
+    overrides: list[str] | None = option(
+        "--set",
+        None,
+        "Stages: retrain. and the scorers, e.g. --set retrain.epochs=10 --set attacks.num_examples=500.",
+        metavar="STAGE.KEY=VALUE",
     ),
-    scorers: str = typer.Option("clean,cost", "--scorers", help="Comma-separated scorer names."),
-    out: Path = typer.Option(..., "--out", help="Output directory: retrain/<dataset>/ and scores/ go here."),
-    preset: str = typer.Option("paper", "--preset", help="paper | quick | smoke."),
-    family: str | None = typer.Option(None, "--family", help=FAMILY_HELP),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    overrides: list[str] | None = typer.Option(None, "--set", help="Retrain setting: --set epochs=10."),
-    score_overrides: list[str] | None = typer.Option(
-        None, "--score-set", help="Scorer setting: --score-set attacks.num_examples=500."
-    ),
-    data_root: str | None = typer.Option(None, "--data-root", help="Data root (default $WCBENCH_DATA)."),
-    download: bool = typer.Option(False, "--download", help="Download the dataset if the library can."),
-    device: str | None = typer.Option(None, "--device", help="cpu | cuda | cuda:N."),
-    as_json: bool = typer.Option(False, "--json", help="Print the score records as JSON."),
-    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
+    data_root: str | None = option("--data-root"),
+    download: bool = option("--download", False),
+    device: str | None = option("--device"),
+    as_json: bool = option("--json", False),
+    no_progress: bool = option("--no-progress", False),
+    score_overrides: list[str] | None = deprecated("--score-set"),
 ) -> None:
     """Retrain GENOTYPE on DATASET (resuming if interrupted), then run each scorer on it."""
     from evaluators.common import ScoreContext
@@ -142,7 +135,10 @@ def evaluate_cmd(
     from wcbench.stages import retrain_stage, score_stage
 
     names = _scorer_list(scorers)
-    settings = split_settings(parse_overrides(score_overrides), "score", names)  # checked before the retrain
+    if score_overrides:
+        warn_deprecated("--score-set SCORER.KEY=V", "--set SCORER.KEY=V")
+    typed = [*(overrides or []), *(score_overrides or [])]
+    stage = split_settings(parse_overrides(typed), None, names, ("retrain",))  # checked before the retrain
     model_dir = out / "retrain" / dataset_dir(dataset)  # the layout `wcbench run` uses
     retrain_stage(
         genotype,
@@ -151,8 +147,7 @@ def evaluate_cmd(
         preset=preset,
         family=family,
         seed=seed,
-        settings=parse_overrides(overrides),
-        settings_as_typed=list(overrides or []),
+        settings=stage.pop("retrain"),
         data_root=data_root,
         download=download,
         device=device,
@@ -167,4 +162,4 @@ def evaluate_cmd(
         seed=seed,
         progress=not no_progress,
     )
-    _show(score_stage(ctx, names, settings), as_json)
+    _show(score_stage(ctx, names, stage), as_json)

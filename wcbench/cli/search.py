@@ -4,38 +4,40 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
 from wcbench.cli.app import app, console
-from wcbench.config import parse_overrides
+from wcbench.cli.options import SEED_DEFAULT, option
+from wcbench.config import one_stage, parse_overrides
 
 
 @app.command("search")
 def search(
-    searcher: str = typer.Option(
-        ..., "--searcher", help="<strategy>-<algorithm>, e.g. darts2nd, spcl-pdarts."
+    searcher: str = option("--searcher", ...),
+    out: Path = option(
+        "--out", ..., "Here: genotype.json, history.jsonl, checkpoint.pt; rerunning resumes.", file_okay=False
     ),
-    out: Path = typer.Option(..., "--out", help="Output directory; rerunning with the same one resumes."),
-    dataset: str = typer.Option(
-        None, "--dataset", help="Dataset searched on (default: cifar10, or digits with a CPU preset)."
+    dataset: str | None = option(
+        "--dataset", None, "Searched on (default: cifar10, or digits with a CPU preset)."
     ),
-    preset: str = typer.Option("paper", "--preset", help="paper | quick | smoke"),
-    seed: int = typer.Option(0, "--seed", help="Seed of the search split, initialisation and data order."),
-    space: str = typer.Option("darts", "--space", help="darts | s1 | s2 | s3 | s4 (RobustDARTS)."),
-    settings: list[str] = typer.Option(
-        None, "--set", help="Override a preset value: key=value (strategy.key=value for the strategy)."
+    preset: str = option("--preset", "paper"),
+    seed: int = option("--seed", SEED_DEFAULT, "It picks the search split, initialisation and data order."),
+    space: str = option("--space", "darts"),
+    settings: list[str] | None = option(
+        "--set",
+        None,
+        "One stage: search, e.g. --set epochs=2; strategy.key=value for the validation strategy.",
+        metavar="STAGE.KEY=VALUE",
     ),
-    epochs: int = typer.Option(None, "--epochs", help="Shorthand for --set epochs=N."),
-    batch_size: int = typer.Option(None, "--batch-size", help="Shorthand for --set batch_size=N."),
-    data_root: Path = typer.Option(None, "--data-root", help="Dataset root (default: $WCBENCH_DATA)."),
-    download: bool = typer.Option(False, "--download", help="Download the dataset if it is missing."),
-    device: str = typer.Option(None, "--device", help="cpu | cuda (default: cuda when available)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (TTY only)."),
+    epochs: int | None = option("--epochs"),
+    batch_size: int | None = option("--batch-size"),
+    data_root: str | None = option("--data-root"),
+    download: bool = option("--download", False),
+    device: str | None = option("--device"),
+    no_progress: bool = option("--no-progress", False),
 ) -> None:
     """Search an architecture; writes genotype.json, history.jsonl, checkpoint.pt and config.json to OUT."""
     from wcbench.stages import search_stage
 
-    overrides = parse_overrides(settings)
+    overrides = one_stage(parse_overrides(settings), "search")
     if epochs is not None:
         overrides["epochs"] = epochs
     if batch_size is not None:
@@ -49,7 +51,7 @@ def search(
         space=space,
         settings=overrides,
         device=device,
-        progress=progress,
+        progress=not no_progress,
         data_root=data_root,
         download=download,
     )

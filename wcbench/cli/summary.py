@@ -105,3 +105,34 @@ def _tester_init(note: Any) -> str:
     if not isinstance(note, str) or not note:
         return "-"
     return "untrained (tester_init=scratch)" if note.startswith("scratch") else "pretrained"
+
+
+def run_record(plan: Any, dirs: list[str]) -> dict[str, Any]:
+    """What `wcbench run --json` prints: per seed its folder, status, each stage's status and the
+    scores (``{scorer: {metric: value}}``), all read back from the files the run wrote."""
+    from wcbench.runs import RunDir, read_json
+
+    runs = []
+    for d in dirs:
+        rd = RunDir.from_path(d)
+        manifest = rd.read_manifest()
+        scores: dict[str, dict[str, Any]] = {}
+        for path in sorted(rd.scores_dir.glob("*.json")) if rd.scores_dir.is_dir() else []:
+            record = read_json(path)
+            scores[path.stem] = {k: m.get("value") for k, m in record.get("metrics", {}).items()}
+        runs.append(
+            {
+                "seed": rd.seed,
+                "dir": str(rd.path),
+                "status": manifest.get("status"),
+                "stages": {k: v.get("status") for k, v in manifest.get("stages", {}).items()},
+                "scores": scores,
+            }
+        )
+    return {
+        "searcher": plan.searcher,
+        "dataset": plan.dataset,
+        "space": plan.space,
+        "runs_dir": str(plan.runs_dir),
+        "runs": runs,
+    }

@@ -8,7 +8,8 @@ import logging
 import typer
 
 from wcbench.cli.app import app, console
-from wcbench.config import parse_overrides
+from wcbench.cli.options import SEED_DEFAULT, option
+from wcbench.config import one_stage, parse_overrides
 
 tester_app = typer.Typer(help="Pretrain and cache the `ours` strategy's tester.", no_args_is_help=True)
 app.add_typer(tester_app, name="tester")
@@ -16,24 +17,21 @@ app.add_typer(tester_app, name="tester")
 
 @tester_app.command("pretrain")
 def pretrain(
-    dataset: str = typer.Option(
-        ..., "--dataset", help="cifar10 | cifar100 | digits | imagefolder:<path> ..."
+    dataset: str = option("--dataset", ..., "The tester learns its search-train half."),
+    tester: str = option("--tester", "gan"),
+    preset: str = option("--preset", "paper", "Here: the `ours` preset sizing the tester."),
+    algorithm: str | None = option("--algorithm", None, "Default: darts2nd for gan, pdarts for augment."),
+    seed: int = option(
+        "--seed", SEED_DEFAULT, "Here: the seed of the search split (as the search's --seed)."
     ),
-    tester: str = typer.Option("gan", "--tester", help="gan (FQ-GAN by default) | augment (DADA policy)."),
-    preset: str = typer.Option(
-        "paper", "--preset", help="paper | quick | smoke: the `ours` preset sizing the tester."
-    ),
-    algorithm: str | None = typer.Option(
+    overrides: list[str] | None = option(
+        "--set",
         None,
-        "--algorithm",
-        help="Search algorithm whose `ours` preset to use (default: darts2nd for gan, pdarts).",
+        "One stage: tester, e.g. --set generator=sngan --set pretrain_iters=1000.",
+        metavar="STAGE.KEY=VALUE",
     ),
-    seed: int = typer.Option(0, "--seed", help="The seed of the search split the tester is trained on."),
-    overrides: list[str] | None = typer.Option(
-        None, "--set", help="Tester setting: --set generator=sngan --set pretrain_iters=1000."
-    ),
-    data_root: str | None = typer.Option(None, "--data-root", help="Data root (default $WCBENCH_DATA)."),
-    device: str | None = typer.Option(None, "--device", help="cpu | cuda (default: cuda if available)."),
+    data_root: str | None = option("--data-root"),
+    device: str | None = option("--device"),
 ) -> None:
     """Pretrain the tester on the search-train half of DATASET and cache it (keyed by dataset and config)."""
     from wcbench.stages import tester_pretrain_stage
@@ -52,7 +50,7 @@ def pretrain(
             preset=preset,
             algorithm=algorithm,
             seed=seed,
-            settings=parse_overrides(overrides),
+            settings=one_stage(parse_overrides(overrides), "tester"),
             data_root=data_root,
             device=device,
         )

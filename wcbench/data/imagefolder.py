@@ -205,10 +205,11 @@ def _train_stats(root: Path, image_size: int | None) -> tuple[Triple, Triple, in
 def imagefolder(
     split: str, root: Path, download: bool = False, *, image_size: int | None = None
 ) -> ArrayDataset:
-    """Split ``split`` of the image folder at ``root`` (``root/train/<class>/``, ``root/test/<class>/``).
+    """``imagefolder:<path>``: your images in ``<path>/train/<class>/`` and ``<path>/test/<class>/``.
 
-    Called through ``get_dataset("imagefolder:<path>", split)``; ``download`` is ignored (nothing to
-    fetch). The test split takes the train split's image size and normalisation constants.
+    Returns split ``split`` of the folder ``root``. Called through
+    ``get_dataset("imagefolder:<path>", split)``; ``download`` is ignored (nothing to fetch). The
+    test split takes the train split's image size and normalisation constants.
     """
     check_split("imagefolder", split)
     root = Path(root).expanduser()

@@ -104,8 +104,8 @@ def _direction(declared: Mapping[str, Mapping[str, MetricSpec]], scorer: str, me
 
 def _pick(sub: pd.DataFrame, metric: str, scorer: str | None, eval_dataset: str | None) -> pd.DataFrame:
     sub = sub[sub["metric"] == metric]
-    if scorer is not None:
-        sub = sub[sub["scorer"] == scorer]
+    if scorer is not None:  # one scorer, or several comma-separated (`--scorers`)
+        sub = sub[sub["scorer"].isin([s.strip() for s in scorer.split(",")])]
     if eval_dataset is not None:
         sub = sub[sub["eval_dataset"].map(norm_dataset) == norm_dataset(eval_dataset)]
     return sub
@@ -182,13 +182,13 @@ def compare_runs(
         if not combos:
             raise ConfigError(
                 f"{metric!r} of {a} and {b} come from different scorers or eval datasets; "
-                "pass --scorer/--eval-dataset"
+                "pass --scorers/--eval-dataset"
             )
         if len(combos) > 1:
             listed = ", ".join(f"{s} on {e}" for s, e in combos)
             raise ConfigError(
                 f"{metric!r} is scored by several scorers/datasets ({listed}); "
-                "pass --scorer or --eval-dataset"
+                "pass --scorers or --eval-dataset"
             )
         sc, ev = combos[0]
         pa = pa[(pa["scorer"] == sc) & (pa["eval_dataset"] == ev)].sort_values("seed")

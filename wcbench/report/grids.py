@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wcbench.report.boards import Column
@@ -126,11 +127,12 @@ class Text:
 
 @dataclass
 class Grid:
-    """One table of a board: headers, rows of cells, and its title."""
+    """One table of a board: headers, rows of cells, its title, and notes printed once below it."""
 
     headers: list[str]
     rows: list[list[Text]]
     title: str = ""
+    footnotes: list[str] = field(default_factory=list)
 
 
 def _row_test_cells(board: Board, row: Row) -> list[Text]:
@@ -225,18 +227,24 @@ def paper_grid(board: Board) -> Grid:
     headers = ["table", "row (as printed)", "wcbench searcher", "searched on"]
     headers += [f"{c.label} {c.arrow}" for c in cols] + ["note"]
     rows = []
+    counts = Counter(pr.note for pr in board.paper if pr.note)
+    footnotes = [note for note in counts if counts[note] > 1]  # a note of several rows: once, below
     for pr in board.paper:
         cells = [Text(str(pr.table)), Text(pr.row), Text(pr.searcher or "—"), Text(pr.dataset or "—")]
         for c in cols:
             pv = pr.cells.get(c.key)
             cells.append(Text(_fmt_paper(pv, c.unit) if pv else "—"))
-        cells.append(Text(pr.note))
+        cells.append(Text(f"[{footnotes.index(pr.note) + 1}]" if pr.note in footnotes else pr.note))
         rows.append(cells)
+    if not any(pr.note for pr in board.paper):
+        headers.pop()
+        rows = [r[:-1] for r in rows]
     tables = sorted({pr.table for pr in board.paper})
     ref = ("Table " if len(tables) == 1 else "Tables ") + ", ".join(str(t) for t in tables)
     if board.title != board.spec.title:  # the runs are of another dataset: say which one the paper's are
         ref += f", {board.spec.title}"
-    return Grid(headers, rows, f"Reported in the paper ({ref}): numbers as printed, not reproduced here")
+    title = f"Reported in the paper ({ref}): numbers as printed, not reproduced here"
+    return Grid(headers, rows, title, [f"[{i}] {note}" for i, note in enumerate(footnotes, 1)])
 
 
 def summary_lines(board: Board) -> list[str]:
@@ -250,12 +258,17 @@ def summary_lines(board: Board) -> list[str]:
         lines.append(f"None of the runs in {board.runs_dir} has scores for this board.")
     else:
         n_comp = len(board.comparisons)
-        lines.append(
-            "Mean ± sample std over seeds; n = seeds per row. "
+        tests = (
             f"Test: {TEST_DESCRIPTIONS[board.test]} against the matched baseline "
             "(s-X vs X; ours-X also vs spcl-X and dihcl-X); Holm's correction over the "
-            f"board's {n_comp} comparison{'s' if n_comp != 1 else ''}, α = {board.alpha:g}. Bold: best per "
-            "column (per search dataset)."
+            f"board's {n_comp} comparison{'s' if n_comp != 1 else ''}, α = {board.alpha:g}. "
+            if n_comp
+            else "No t-tests: no row has its matched baseline's runs (s-X vs X; ours-X also vs spcl-X and "
+            "dihcl-X). "
+        )
+        lines.append(
+            f"Mean ± sample std over seeds; n = seeds per row. {tests}"
+            "Bold: best per column (per search dataset)."
         )
         others = sorted({r.dataset for r in board.rows if not r.paper_dataset})
         if others:

@@ -56,8 +56,29 @@ def _table4_searcher(method: str) -> str:
     return {"Ours": "ours-x", "SPCL": "spcl-x", "DARTS": "darts"}.get(method, "")
 
 
+_STRATEGY_NAMES = {
+    "plain": "plain (the algorithm alone)",
+    "spcl": "spcl (self-paced curriculum)",
+    "dihcl": "dihcl (dynamic instance hardness)",
+    "ours": "ours (worst-case validation, the paper)",
+}
+
+
+def _strategy_legend(bars: Sequence[tuple[str, str, float, float, str]]) -> list[tuple[str, str]]:
+    """(colour, name) of every strategy whose colour is on the chart, in the order above."""
+    shown = {b[4] for b in bars}
+    entries = [(_COLOURS[k], name) for k, name in _STRATEGY_NAMES.items() if _COLOURS[k] in shown]
+    if _OTHER_COLOUR in shown:
+        entries.append((_OTHER_COLOUR, "other"))
+    return entries
+
+
 def _board_svg(board: Board) -> str | None:
-    """Bars with error bars (mean ± std over seeds) per column; reported numbers hatched beside."""
+    """Horizontal bars with error bars (mean ± std over seeds) per column, one label per row on the
+    y axis (labels never share a line, however many rows); the reported number hatched below each
+    run's bar; a legend naming each strategy's colour."""
+    import textwrap
+
     import matplotlib
     from matplotlib.colors import to_rgb
     from matplotlib.figure import Figure
@@ -69,53 +90,64 @@ def _board_svg(board: Board) -> str | None:
         series = series[:3]
     if not series:
         return None
-    ncols = min(len(series), 3)
+    labels_of = [[name for name, kind, *_ in bars if kind == "run" or not board.rows] for _, bars in series]
+    longest = max(len(line) for labels in labels_of for name in labels for line in name.split("\n"))
+    ncols = min(len(series), 3 if longest <= 24 else 2)
     nrows = math.ceil(len(series) / ncols)
-    longest = max(len(s) for _, s in series)
-    width = max(4.2 * ncols, min(14.0, 0.45 * longest * ncols + 2))
+    # each row of panels as tall as its longest list of labels needs (text lines, and the reported
+    # bar under each run's)
+    lines = [sum(name.count("\n") + 1 for name in labels) for labels in labels_of]
+    heights = [
+        0.9
+        + 0.2 * max(lines[r * ncols : (r + 1) * ncols])
+        + (0.12 * len(labels_of[0]) if board.rows else 0.0)
+        for r in range(nrows)
+    ]
+    width = min(14.0, 1.0 + ncols * (2.6 + 0.065 * longest))
+    all_bars = [b for _, bars in series for b in bars]
     with matplotlib.rc_context({"svg.fonttype": "none", "font.size": 8, "svg.hashsalt": "wcbench"}):
-        fig = Figure(figsize=(width, 3.6 * nrows), layout="constrained")
-        axes = fig.subplots(nrows, ncols, squeeze=False)
+        fig = Figure(figsize=(width, sum(heights) + 0.8), layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw={"height_ratios": heights})
         for ax in axes.flat[len(series) :]:
             ax.set_visible(False)
         for ax, (col, bars) in zip(axes.flat, series):
-            xs, ticks, labels = [], [], []
-            x = 0.0
+            ys, ticks, labels = [], [], []
+            y = -1.0
             for name, kind, _, _, _ in bars:
                 if kind == "run" or not board.rows:
-                    x += 1.0
-                    ticks.append(x)
+                    y += 1.0
+                    ticks.append(y)
                     labels.append(name)
-                else:
-                    x += 0.42
-                xs.append(x)
-            for xi, (_, kind, value, err, colour) in zip(xs, bars):
+                    ys.append(y - (0.2 if board.rows else 0.0))
+                else:  # the paper's number for the run above it
+                    ys.append(y + 0.2)
+            height = 0.38 if board.rows else 0.6
+            for yi, (_, kind, value, err, colour) in zip(ys, bars):
                 reported = kind == "reported"
                 # reported: a pale face with hatch lines in the full colour; runs: the full colour
                 face = tuple(1 - 0.35 * (1 - c) for c in to_rgb(colour)) if reported else to_rgb(colour)
-                ax.bar(
-                    xi, value, width=0.4, yerr=err if err > 0 else None, capsize=3, color=face,
+                ax.barh(
+                    yi, value, height=height, xerr=err if err > 0 else None, capsize=2.5, color=face,
                     hatch="///" if reported else None, edgecolor=colour, linewidth=0.8,
                     error_kw={"elinewidth": 1, "ecolor": "#333333"},
                 )  # fmt: skip
-            ax.set_xticks(
-                ticks,
-                labels,
-                rotation=45 if len(ticks) > 4 else 0,
-                ha="right" if len(ticks) > 4 else "center",
-            )
-            ax.set_title(f"{board.label(col)} {col.arrow}", fontsize=9)
-            ax.grid(axis="y", alpha=0.3)
+            ax.set_yticks(ticks, labels)
+            ax.set_ylim(len(ticks) - 0.5, -0.5)  # first row on top, as in the tables
+            ax.set_title("\n".join(textwrap.wrap(f"{board.label(col)} {col.arrow}", 38)), fontsize=9)
+            ax.grid(axis="x", alpha=0.3)
             ax.set_axisbelow(True)
-        handles = (
-            [Patch(color="#555555", alpha=0.9, label="wcbench runs: mean ± std over seeds")]
-            if board.rows
-            else []
-        )
+            ax.tick_params(axis="x", labelsize=7)
+        handles = [Patch(color=c, label=name) for c, name in _strategy_legend(all_bars)]
+        if board.rows:
+            handles.append(
+                Patch(color="#555555", alpha=0.9, label="solid: wcbench runs, mean ± std over seeds")
+            )
         handles.append(
-            Patch(facecolor="#cccccc", hatch="///", edgecolor="#555555", label="reported in the paper")
+            Patch(
+                facecolor="#cccccc", hatch="///", edgecolor="#555555", label="hatched: reported in the paper"
+            )
         )
-        fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(3, len(handles)), frameon=False)
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     svg = buf.getvalue()
@@ -136,7 +168,9 @@ h3{font-size:14px;margin:16px 0 4px;color:#444} p.meta,p.desc{color:#555;font-si
 nav{font-size:13px;margin:8px 0 12px} nav a{margin-right:10px;color:#1f5fa8}
 table{border-collapse:collapse;font-size:12px;margin:6px 0 10px} th,td{border:1px solid #ddd;padding:3px 7px;
 text-align:left;vertical-align:top} th{background:#f3f5f8} td.best{font-weight:bold;background:#e7f5e7}
-td.sig{font-weight:bold} table.reported td,table.reported th{color:#555} table.reported{background:#fafafa}
+td.sig{font-weight:bold}
+p.note{color:#555;font-size:12px;margin:0 0 3px;max-width:1100px}
+table.reported td,table.reported th{color:#555} table.reported{background:#fafafa}
 .badge{display:inline-block;font-size:11px;background:#fff3cd;border:1px solid #e0c36c;border-radius:3px;
 padding:0 5px;margin-left:6px;color:#6b5200} .fig svg{max-width:100%;height:auto}
 """
@@ -152,7 +186,8 @@ def _html_grid(grid: Grid, cls: str = "") -> str:
         )
         body.append(f"<tr>{tds}</tr>")
     cls_attr = f' class="{cls}"' if cls else ""
-    return f"<table{cls_attr}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in grid.footnotes)
+    return f"<table{cls_attr}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{notes}"
 
 
 def _html_board(board: Board, with_plot: bool = True) -> str:

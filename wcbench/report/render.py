@@ -44,6 +44,8 @@ def _md_grid(grid: Grid) -> str:
             + " | ".join(f"**{_md_escape(c.text)}**" if c.bold else _md_escape(c.text) for c in row)
             + " |"
         )
+    if grid.footnotes:
+        out += ["", *(f"{_md_escape(note)}  " for note in grid.footnotes)]
     return "\n".join(out)
 
 
@@ -63,8 +65,9 @@ def to_markdown(board: Board) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def to_table(board: Board) -> Any:
-    """One board as a rich renderable (a group of tables) for the terminal."""
+def to_table(board: Board, runs: bool = True, paper: bool = True) -> Any:
+    """One board as a rich renderable (a group of tables) for the terminal: the runs and their t-tests
+    (``runs``), then the paper's reported numbers (``paper``)."""
     from rich import box
     from rich.console import Group
     from rich.table import Table
@@ -82,15 +85,19 @@ def to_table(board: Board) -> Any:
                 t.add_column(h, overflow="fold", min_width=min(widest, 20))
         for row in grid.rows:
             t.add_row(*(RichText(c.text, style="bold green" if c.bold else "") for c in row))
+        if grid.footnotes:
+            t.caption = "\n".join(grid.footnotes)
+            t.caption_justify = "left"
         return t
 
     items: list[Any] = [RichText(board.heading, style="bold underline")]
-    items += [RichText(line, style="dim") for line in summary_lines(board)]
-    if board.rows:
+    if runs:
+        items += [RichText(line, style="dim") for line in summary_lines(board)]
+    if runs and board.rows:
         items.append(table(runs_grid(board), "bold"))
         if board.comparisons:
             items.append(table(tests_grid(board), "bold"))
-    if board.paper:
+    if paper and board.paper:
         items.append(table(paper_grid(board), "italic"))
     return Group(*items)
 
