@@ -40,6 +40,9 @@ def retrain_cmd(
         None, "--device", help="cpu | cuda | cuda:N (default: cuda if available)."
     ),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
+    log: str | None = typer.Option(
+        None, "--log", help="Curves to: tensorboard (under the output dir) | none (default: $WCBENCH_LOG)."
+    ),
 ) -> None:
     """Retrain GENOTYPE from scratch on DATASET; rerun the same command to resume after a kill."""
     from wcbench.stages import retrain_stage
@@ -57,6 +60,7 @@ def retrain_cmd(
         download=download,
         device=device,
         progress=False if no_progress else None,
+        log=log,
     ).result
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         return

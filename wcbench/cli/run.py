@@ -43,6 +43,9 @@ def run_cmd(
     cpus: int = typer.Option(8, "--cpus", help="CPUs per SLURM task."),
     time_min: int = typer.Option(1440, "--time-min", help="SLURM time limit per task, minutes."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
+    log: str | None = typer.Option(
+        None, "--log", help="Curves to: tensorboard (under the output dir) | none (default: $WCBENCH_LOG)."
+    ),
     dry_run: bool = typer.Option(
         False,
         "--dry-run",
@@ -66,6 +69,7 @@ def run_cmd(
         data_root=data_root,
         download=download,
         progress=not no_progress,
+        log=log,
     )
     if dry_run:
         from wcbench.cli.app import print_json

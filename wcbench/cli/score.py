@@ -135,6 +135,9 @@ def evaluate_cmd(
     device: str | None = typer.Option(None, "--device", help="cpu | cuda | cuda:N."),
     as_json: bool = typer.Option(False, "--json", help="Print the score records as JSON."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
+    log: str | None = typer.Option(
+        None, "--log", help="Curves to: tensorboard (under the output dir) | none (default: $WCBENCH_LOG)."
+    ),
 ) -> None:
     """Retrain GENOTYPE on DATASET (resuming if interrupted), then run each scorer on it."""
     from evaluators.common import ScoreContext
@@ -157,6 +160,7 @@ def evaluate_cmd(
         download=download,
         device=device,
         progress=False if no_progress else None,
+        log=log,
     )
     ctx = ScoreContext.from_model_dir(
         model_dir,

@@ -31,6 +31,9 @@ def search(
     download: bool = typer.Option(False, "--download", help="Download the dataset if it is missing."),
     device: str = typer.Option(None, "--device", help="cpu | cuda (default: cuda when available)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (TTY only)."),
+    log: str | None = typer.Option(
+        None, "--log", help="Curves to: tensorboard (under the output dir) | none (default: $WCBENCH_LOG)."
+    ),
 ) -> None:
     """Search an architecture; writes genotype.json, history.jsonl, checkpoint.pt and config.json to OUT."""
     from wcbench.stages import search_stage
@@ -52,6 +55,7 @@ def search(
         progress=progress,
         data_root=data_root,
         download=download,
+        log=log,
     )
     console.print(f"genotype {genotype.hash()} -> {out / 'genotype.json'}")
     console.print(genotype.to_darts(), soft_wrap=True, highlight=False)
