@@ -90,13 +90,12 @@ def test_a_search_and_a_retrain_log_their_curves(tmp_path: Path) -> None:
     import wcbench
 
     tiny = {"epochs": 1, "max_steps_per_epoch": 2, "max_examples": 64}
-    wcbench.search(
+    g = wcbench.search(
         "darts1st", tmp_path / "s", preset="smoke", settings=tiny, progress=False, log="tensorboard"
     )
     train = {"epochs": 2, "max_train_examples": 64, "max_valid_examples": 64, "layers": 2, "init_channels": 4}
-    wcbench.retrain(
-        tmp_path / "s", "digits", tmp_path / "r", preset="smoke", settings=train, log="tensorboard"
-    )
+    result = wcbench.retrain(g, "digits", tmp_path / "r", preset="smoke", settings=train, log="tensorboard")
+    assert result.finished and result.out_dir == tmp_path / "r"  # a Genotype object retrains too
     search, _ = _events(tmp_path / "s" / "tensorboard")
     assert {"search/train_loss", "search/val_acc", "search/lr"} <= set(search)
     retrain, _ = _events(tmp_path / "r" / "tensorboard")
