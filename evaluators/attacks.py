@@ -38,8 +38,8 @@ ATTACK_SETS: dict[str, tuple[str, ...]] = {
 }
 
 INSTALL_HINT = (
-    "the attacks scorer needs torchattacks 3.5.1: `pip install --no-deps torchattacks==3.5.1` (its real "
-    "runtime needs, torch, numpy and scipy, come with wcbench; --no-deps keeps its pin requests~=2.25.1 out)"
+    "the attacks scorer needs torchattacks 3.5.1: `pip install 'wcbench[attacks]'` (or `pip install "
+    "--no-deps torchattacks==3.5.1` to keep its pin requests~=2.25.1 out; README, first section)"
 )
 
 

@@ -130,6 +130,26 @@ def _child_memory(
         queue.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
+def _child_result(proc: Any, queue: Any, deadline: float) -> tuple[str, Any]:
+    """What the spawned process reported; an error, not a 30-minute wait, when it died first (a
+    script calling wcbench without an ``if __name__ == "__main__":`` guard re-runs itself there)."""
+    import queue as queues
+
+    while time.monotonic() < deadline:
+        try:
+            return queue.get(timeout=1.0)
+        except queues.Empty:
+            if not proc.is_alive():
+                try:
+                    return queue.get(timeout=1.0)  # it may have reported just before exiting
+                except queues.Empty:
+                    return "error", (
+                        f"the measuring process exited with code {proc.exitcode} before reporting (a script "
+                        f'that calls wcbench needs its top level under `if __name__ == "__main__":`)'
+                    )
+    return "error", "the measuring process did not report within 30 minutes"
+
+
 def train_memory_mb(ctx: ScoreContext, batch: int) -> tuple[float | None, str]:
     """(peak training memory in MB, how it was measured) for one step at ``batch``."""
     input_size = ctx.input_size()
@@ -162,7 +182,7 @@ def train_memory_mb(ctx: ScoreContext, batch: int) -> tuple[float | None, str]:
     )
     proc.start()
     try:
-        status, value = queue.get(timeout=1800)
+        status, value = _child_result(proc, queue, deadline=time.monotonic() + 1800)
     finally:
         proc.join(timeout=60)
     if status != "ok":

@@ -61,6 +61,7 @@ from wcbench.runs import (
     save_checkpoint,
 )
 from wcbench.seeding import derive_seed
+from wcbench.tracking import Tracker, log_backends
 
 FAMILIES = ("darts", "pdarts", "pcdarts", "prdarts", "imagenet")
 """Preset files: darts (Table 33), pdarts/pcdarts (Table 34), prdarts (Table 35), imagenet (Table 36)."""
@@ -432,13 +433,17 @@ def retrain(
     preset: Mapping[str, Any] | None = None,
     genotype_source: str | None = None,
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+    log: str | None = None,
 ) -> RetrainResult:
     """Train ``genotype`` on ``dataset`` from scratch into ``out_dir``; resume if a checkpoint is there.
 
     ``on_epoch_end(epoch, record)`` is called after each epoch's checkpoint is written (raise
-    :class:`StopTraining` from it to stop early, as a kill would).
+    :class:`StopTraining` from it to stop early, as a kill would). ``log``: training-curve loggers
+    (:mod:`wcbench.tracking`; None: ``$WCBENCH_LOG``); off a terminal each epoch is also one line on
+    stderr (:meth:`wcbench.progress.ProgressBars.epoch_line`).
     """
     out = Path(out_dir)
+    log_backends(log)  # an unknown or missing logger fails before any work
     world, rank, local_rank = _dist_info()
     distributed = world > 1
     if distributed:
@@ -537,7 +542,8 @@ def retrain(
     )
     params = [p for p in net.parameters()]
 
-    with ProgressBars(progress if is_main else False) as bars:
+    tracker = Tracker(out, "retrain", log if is_main else "none", start_epoch)  # curves: rank 0 only
+    with tracker, ProgressBars(progress if is_main else False, None if is_main else False) as bars:
         epoch_task = bars.add(f"retrain {dataset}", total=config.epochs, completed=start_epoch)
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
@@ -626,6 +632,17 @@ def retrain(
             if "valid_acc" in rec:
                 info += f" | {data.valid_split} acc {rec['valid_acc']:.1f}%"
             bars.update(epoch_task, advance=1, status=info)
+            valid = f"{data.valid_split}_acc {rec['valid_acc']:.2f}%" if "valid_acc" in rec else ""
+            bars.epoch_line(
+                f"retrain {dataset}",
+                epoch + 1,
+                config.epochs,
+                train_loss,
+                train_acc,
+                rec["wall_time_s"],
+                valid,
+            )
+            tracker.scalars(epoch, {k: v for k, v in rec.items() if k != "epoch"})
             if on_epoch_end is not None:
                 try:
                     on_epoch_end(epoch, rec)

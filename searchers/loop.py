@@ -65,6 +65,7 @@ from wcbench.runs import (
 )
 from wcbench.seeding import derive_seed
 from wcbench.space import get_space
+from wcbench.tracking import Tracker, log_backends
 
 CHECKPOINT_FORMAT = 1
 EpochCallback = Callable[[int, dict[str, Any]], None]
@@ -295,6 +296,20 @@ def search_context(
     )
 
 
+def _track_epoch(tracker: Tracker, out: Path, epoch: int, record: dict[str, Any]) -> None:
+    """The epoch's curves (losses, accuracies in %, learning rates, the strategy's numeric statistics)
+    and the tester's sample grid, if the strategy wrote one, to the tracker."""
+    names = ("train_loss", "val_loss", "arch_loss", "lr", "arch_lr", "wall_time_s", "peak_memory_mb")
+    values: dict[str, Any] = {k: record.get(k) for k in names}
+    values.update(train_acc=100.0 * record["train_acc"], val_acc=100.0 * record["val_acc"])
+    stats = record.get("strategy")
+    if isinstance(stats, dict):
+        values.update({f"strategy/{k}": v for k, v in stats.items()})
+        if isinstance(stats.get("grid_png"), str) and (out / stats["grid_png"]).is_file():
+            tracker.image("tester_samples", out / stats["grid_png"], epoch)
+    tracker.scalars(epoch, values)
+
+
 def run_search(
     searcher_name: str,
     dataset: str | None = None,
@@ -308,14 +323,18 @@ def run_search(
     data_root: str | Path | None = None,
     download: bool = False,
     callbacks: Sequence[EpochCallback] = (),
+    log: str | None = None,
 ) -> Genotype:
     """Search ``<strategy>-<algorithm>`` and return its genotype (files: module docstring).
 
     Resumes from ``out_dir/checkpoint.pt`` when one exists with the same config; a finished search
     returns its genotype without recomputing. ``callbacks(epoch, record)`` run after each epoch's
-    checkpoint (tests interrupt a search with one).
+    checkpoint (tests interrupt a search with one). ``log``: training-curve loggers
+    (:mod:`wcbench.tracking`; None: ``$WCBENCH_LOG``); off a terminal each epoch is also one line on
+    stderr (:meth:`wcbench.progress.ProgressBars.epoch_line`).
     """
     spec = resolve_search(searcher_name, dataset, preset, seed, space, overrides)
+    log_backends(log)  # an unknown or missing logger fails before any work
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config_path, ckpt_path = out / "config.json", out / "checkpoint.pt"
@@ -365,6 +384,7 @@ def run_search(
     steps = min(train_steps, cfg.max_steps_per_epoch or train_steps)
     ctx.steps_per_epoch = steps
     bar = ProgressBars(None if progress else False)  # progress=True: bars on a terminal only
+    tracker = Tracker(out, "search", log, start_epoch)
     bar.start()
     task = bar.add(
         f"search {spec.searcher}",
@@ -488,10 +508,21 @@ def run_search(
                 task,
                 status=f"epoch {epoch + 1}/{total} val_acc {record['val_acc']:.3f} val_loss {val_loss:.3f}",
             )
+            bar.epoch_line(
+                f"search {spec.searcher}",
+                epoch + 1,
+                total,
+                record["train_loss"],
+                100.0 * record["train_acc"],
+                wall,
+                f"val_loss {val_loss:.4f} val_acc {100.0 * record['val_acc']:.2f}%",
+            )
+            _track_epoch(tracker, out, epoch, record)
             for callback in callbacks:
                 callback(epoch, record)
     finally:
         bar.stop()
+        tracker.close()
 
     genotype = algorithm.genotype()
     # the algorithm's evaluation table goes with its genotype (read back by evaluators.retrain.family_for)

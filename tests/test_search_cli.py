@@ -168,6 +168,7 @@ def test_resume_refuses_a_different_config(tmp_path, capsys, small_digits):
     _run(out, searcher="darts1st", epochs=1)
     with pytest.raises(ConfigError, match="lr"):
         _run(out, searcher="darts1st", epochs=1, lr=0.5)
+    capsys.readouterr()  # the first search's per-epoch lines
     assert _search("darts2nd", out) == 2
     err = capsys.readouterr().err
     assert (

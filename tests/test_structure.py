@@ -17,8 +17,16 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("wcbench", "searchers", "evaluators")
 
 # Core modules are all of `wcbench` except the layers that wire searchers and evaluators together
-# (the command line and its `python -m wcbench` entry, the pipeline and its stages, the benchmark).
-NOT_CORE = ("wcbench.cli", "wcbench.__main__", "wcbench.pipeline", "wcbench.stages", "wcbench.bench")
+# (the command line and its `python -m wcbench` entry, the pipeline and its stages, the benchmark, the
+# Python API).
+NOT_CORE = (
+    "wcbench.cli",
+    "wcbench.__main__",
+    "wcbench.pipeline",
+    "wcbench.stages",
+    "wcbench.bench",
+    "wcbench.api",
+)
 
 MAX_LINES = 600
 LONG_MODULES: dict[str, str] = {
@@ -50,12 +58,24 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
+def _lazy_reexport(module: str, tree: ast.AST) -> ast.FunctionDef | None:
+    """A package's PEP 562 ``__getattr__``: it runs on attribute access, after the package has loaded,
+    so what it imports is a re-export (``wcbench.search`` -> :mod:`wcbench.api`), not an import edge."""
+    if FILES[module].name != "__init__.py" or not isinstance(tree, ast.Module):
+        return None
+    return next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "__getattr__"), None)
+
+
 def _imported_names(module: str, tree: ast.AST) -> list[str]:
-    """Every module name `module` imports at run time, module level or inside functions."""
+    """Every module name `module` imports at run time, module level or inside functions (except in a
+    package's lazy ``__getattr__``, :func:`_lazy_reexport`)."""
     is_package = FILES[module].name == "__init__.py"
     names: list[str] = []
+    lazy = _lazy_reexport(module, tree)
 
     def visit(node: ast.AST) -> None:
+        if node is lazy:
+            return
         if isinstance(node, ast.If) and _is_type_checking(node.test):
             for child in node.orelse:
                 visit(child)
@@ -231,6 +251,21 @@ def test_only_the_command_line_imports_the_command_line():
         if t.startswith("wcbench.cli") and not (m.startswith("wcbench.cli") or m == "wcbench.__main__")
     )
     assert not bad, "library code imports the CLI:\n" + "\n".join(bad)
+
+
+def test_the_package_re_exports_the_api_lazily_and_nothing_else():
+    # `import wcbench` stays light: its __getattr__ imports wcbench.api on first use, and only that
+    tree = ast.parse(FILES["wcbench"].read_text())
+    lazy = _lazy_reexport("wcbench", tree)
+    assert lazy is not None
+    imported = {
+        f"{n.module}.{a.name}" if isinstance(n, ast.ImportFrom) else a.name
+        for n in ast.walk(lazy)
+        if isinstance(n, ast.Import | ast.ImportFrom)
+        for a in n.names
+    }
+    assert imported == {"wcbench.api"}
+    assert "wcbench.api" not in GRAPH["wcbench"]
 
 
 def test_the_registry_names_no_package():

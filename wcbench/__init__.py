@@ -5,6 +5,8 @@ The core package holds the vocabulary (genotypes, search spaces, networks, data,
 searchers and evaluators live in their own packages and meet here.
 """
 
+from typing import Any
+
 from wcbench import cpus as _cpus
 from wcbench.registry import register_packages
 
@@ -22,3 +24,20 @@ core never imports searchers or evaluators and every entry point (CLI, pipeline,
 finds the same built-ins.
 """
 register_packages(*BUILTIN_PACKAGES)
+
+API: tuple[str, ...] = ("search", "retrain", "score", "run", "collect_runs", "board")
+"""The Python API (:mod:`wcbench.api`), re-exported here: ``wcbench.search(...)`` and so on."""
+
+
+def __getattr__(name: str) -> Any:
+    """``wcbench.<API function>``, imported on first use (PEP 562): `import wcbench` (and so
+    `wcbench --help`) stays light, and torch loads only when an API function is called."""
+    if name in API:
+        from wcbench import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'wcbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *API])

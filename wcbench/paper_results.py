@@ -1,8 +1,10 @@
 """The paper's reported numbers (Tables 1-23 of "Improving Neural Architecture Search by Minimizing
 Worst-Case Validation Loss"), as tidy tables for the leaderboard to print beside wcbench's own runs.
 
-The numbers live in ``leaderboards/paper/*.csv`` (one file per benchmark, see :data:`BENCHMARKS` and
-``leaderboards/paper/README.md``), copied exactly as printed. Columns:
+The numbers live in ``wcbench/leaderboards/paper/*.csv`` (one file per benchmark, see :data:`BENCHMARKS`
+and ``wcbench/leaderboards/paper/README.md``), copied exactly as printed. They are package data: a
+wheel carries them and they are read through :mod:`importlib.resources`, so an installed wcbench finds
+them from any working directory. Columns:
 
 ``table, row, method, searcher, dataset, metric, value, std, unit, note, eval_dataset``
 
@@ -20,6 +22,7 @@ import difflib
 import math
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -97,19 +100,14 @@ BENCHMARKS: dict[str, Benchmark] = {
 
 
 def paper_results_dir() -> Path:
-    """Where the CSVs are: ``$WCBENCH_PAPER_RESULTS``, else ``<repo>/leaderboards/paper``, else
-    ``wcbench/paper_data`` (for installs that ship them as package data)."""
+    """Where the CSVs are: ``$WCBENCH_PAPER_RESULTS`` if set, else the package data
+    ``wcbench/leaderboards/paper`` (found through :func:`importlib.resources.files`)."""
     env = os.environ.get("WCBENCH_PAPER_RESULTS")
-    candidates = [Path(env)] if env else []
-    here = Path(__file__).resolve()
-    candidates += [here.parents[1] / "leaderboards" / "paper", here.parent / "paper_data"]
-    for c in candidates:
-        if (c / BENCHMARKS["worst_case_cifar100"].csv).is_file():
-            return c
-    raise ConfigError(
-        f"the paper's reported results were not found (looked in {', '.join(str(c) for c in candidates)}); "
-        "run from a wcbench checkout (pip install -e .) or set WCBENCH_PAPER_RESULTS to leaderboards/paper"
-    )
+    directory = Path(env) if env else Path(str(resources.files("wcbench") / "leaderboards" / "paper"))
+    if not (directory / BENCHMARKS["worst_case_cifar100"].csv).is_file():
+        fix = "point WCBENCH_PAPER_RESULTS at a folder of them" if env else "reinstall wcbench"
+        raise ConfigError(f"the paper's reported results were not found in {directory}; {fix}")
+    return directory
 
 
 def _read(name: str, directory: Path) -> pd.DataFrame:

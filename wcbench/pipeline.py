@@ -86,6 +86,7 @@ class RunPlan:
     data_root: str | None = None
     download: bool = False
     progress: bool = True
+    log: str | None = None  # training-curve loggers (wcbench.tracking); None: $WCBENCH_LOG
 
     def config(self) -> dict[str, Any]:
         d = asdict(self)
@@ -124,6 +125,9 @@ def make_plan(
     from wcbench.space import get_space
 
     get_space(space)
+    from wcbench.tracking import log_backends
+
+    log_backends(kw.get("log"))  # an unknown or missing logger fails before any work
     values = dict(overrides or {})
     split_settings(values, None, names)  # every key names its stage
     return RunPlan(searcher, dataset, preset, parse_seeds(seeds), names, Path(runs_dir), space, values, **kw)
@@ -240,6 +244,7 @@ def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> di
                     progress=plan.progress,
                     data_root=plan.data_root,
                     download=plan.download,
+                    log=plan.log,
                 )
                 rd.stage_end(
                     "search", genotype_hash=genotype.hash(), seconds=round(time.perf_counter() - t0, 2)
@@ -260,7 +265,8 @@ def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> di
                     data_root=plan.data_root,
                     download=plan.download,
                     device=plan.device,
-                    progress=plan.progress,
+                    progress=None if plan.progress else False,  # bars on a terminal only, as the search
+                    log=plan.log,
                 )
                 rd.stage_end("retrain", family=retrained.family, seconds=round(time.perf_counter() - t0, 2))
             else:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from wcbench.errors import ConfigError
 from wcbench.genotype import Genotype, load_genotype
+from wcbench.tracking import log_backends
 
 if TYPE_CHECKING:
     import torch
@@ -42,13 +43,16 @@ def search_stage(
     progress: bool = True,
     data_root: str | Path | None = None,
     download: bool = False,
+    log: str | None = None,
 ) -> Genotype:
     """Search ``<strategy>-<algorithm>`` into ``out_dir`` (resuming) and return the genotype.
 
     ``settings``: the algorithm's settings and ``strategy.<key>`` ones for the validation strategy;
     ``dataset`` None: :func:`wcbench.config.default_dataset`. ``genotype.json`` records the
-    algorithm's ``retrain_family`` beside the genotype.
+    algorithm's ``retrain_family`` beside the genotype. ``log``: training-curve loggers
+    (:mod:`wcbench.tracking`, e.g. ``tensorboard``; None: ``$WCBENCH_LOG``).
     """
+    log_backends(log)  # an unknown or missing logger: one line, before torch loads
     from searchers.loop import run_search
 
     return run_search(
@@ -63,6 +67,7 @@ def search_stage(
         progress,
         data_root,
         download,
+        log=log,
     )
 
 
@@ -88,6 +93,7 @@ def retrain_stage(
     download: bool = False,
     device: str | torch.device | None = None,
     progress: bool | None = None,
+    log: str | None = None,
 ) -> Retrained:
     """Retrain ``genotype`` (a published name, genotype file, search directory or DARTS string) from
     scratch on ``dataset`` into ``out_dir``, resuming from its checkpoint (paper Appendix D.2).
@@ -96,7 +102,9 @@ def retrain_stage(
     one the search recorded in ``genotype.json`` or the published name's
     (:func:`evaluators.retrain.family_for`); ``settings`` override it. ``retrain.json`` records the
     settings, or, when given, ``settings_as_typed``: the `--set` strings as the user typed them.
+    ``log``: training-curve loggers (:mod:`wcbench.tracking`; None: ``$WCBENCH_LOG``).
     """
+    log_backends(log)  # an unknown or missing logger: one line, before torch loads
     from evaluators.retrain import family_for, load_retrain_config, retrain
 
     g = load_genotype(genotype)
@@ -116,8 +124,35 @@ def retrain_stage(
         progress=progress,
         preset={"family": fam, "preset": preset, "overrides": recorded},
         genotype_source=str(genotype),
+        log=log,
     )
     return Retrained(fam, result)
+
+
+def model_score_context(
+    model_dir: str | Path,
+    *,
+    scores_dir: str | Path | None = None,
+    data_root: str | None = None,
+    download: bool = False,
+    device: str | torch.device | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+) -> ScoreContext:
+    """What every scorer scores: the retrained model in ``model_dir`` (a `wcbench retrain` output,
+    ``retrain.json`` + ``model.pt``). Scores go to ``scores_dir``, else ``<run>/scores`` for a run's
+    ``retrain/<dataset>`` directory, else ``model_dir/scores``; ``seed`` None: the retrain's."""
+    from evaluators.common import ScoreContext
+
+    return ScoreContext.from_model_dir(
+        model_dir,
+        scores_dir=scores_dir,
+        data_root=data_root,
+        download=download,
+        device=device,
+        seed=seed,
+        progress=progress,
+    )
 
 
 def genotype_score_context(

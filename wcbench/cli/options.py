@@ -43,6 +43,7 @@ FLAGS: dict[str, str] = {
     "--gpus": "GPUs per SLURM task.",
     "--indices": "JSON list, JSON {indices: [...]}, or text of integers.",
     "--json": "Print one JSON document on stdout instead of tables.",
+    "--log": "Curves to: tensorboard (under the output folder) | none (default: $WCBENCH_LOG).",
     "--load-procs": "Busy processes of the competing load (default: one per allowed CPU).",
     "--load-searcher": "Searcher of the load figure.",
     "--metric": "A metric as its scorer declares it (e.g. worst_case_error, top1_error, pgd10_acc); "

@@ -27,6 +27,7 @@ def retrain_cmd(
     download: bool = option("--download", False),
     device: str | None = option("--device"),
     no_progress: bool = option("--no-progress", False),
+    log: str | None = option("--log"),
 ) -> None:
     """Retrain GENOTYPE from scratch on DATASET; rerun the same command to resume after a kill."""
     from wcbench.stages import retrain_stage
@@ -44,6 +45,7 @@ def retrain_cmd(
         download=download,
         device=device,
         progress=False if no_progress else None,
+        log=log,
     ).result
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         return

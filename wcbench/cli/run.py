@@ -39,6 +39,7 @@ def run_cmd(
     as_json: bool = option(
         "--json", False, "Here: the run folders, each stage's status and the scores (logs go to stderr)."
     ),
+    log: str | None = option("--log"),
 ) -> None:
     """Search, retrain and score SEARCHER for each seed; rerun the same command to resume."""
     from wcbench.pipeline import SlurmOptions, make_plan, preflight, run
@@ -56,6 +57,7 @@ def run_cmd(
         data_root=data_root,
         download=download,
         progress=not no_progress,
+        log=log,
     )
     if dry_run:
         print_json(preflight(plan))

@@ -128,6 +128,7 @@ def evaluate_cmd(
     as_json: bool = option("--json", False),
     no_progress: bool = option("--no-progress", False),
     score_overrides: list[str] | None = deprecated("--score-set"),
+    log: str | None = option("--log"),
 ) -> None:
     """Retrain GENOTYPE on DATASET (resuming if interrupted), then run each scorer on it."""
     from evaluators.common import ScoreContext
@@ -152,6 +153,7 @@ def evaluate_cmd(
         download=download,
         device=device,
         progress=False if no_progress else None,
+        log=log,
     )
     ctx = ScoreContext.from_model_dir(
         model_dir,

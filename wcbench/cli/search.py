@@ -33,6 +33,7 @@ def search(
     download: bool = option("--download", False),
     device: str | None = option("--device"),
     no_progress: bool = option("--no-progress", False),
+    log: str | None = option("--log"),
 ) -> None:
     """Search an architecture; writes genotype.json, history.jsonl, checkpoint.pt and config.json to OUT."""
     from wcbench.stages import search_stage
@@ -54,6 +55,7 @@ def search(
         progress=not no_progress,
         data_root=data_root,
         download=download,
+        log=log,
     )
     console.print(f"genotype {genotype.hash()} -> {out / 'genotype.json'}")
     console.print(genotype.to_darts(), soft_wrap=True, highlight=False)

@@ -16,7 +16,7 @@ Conventions (documented here because :mod:`wcbench.pipeline` writes the runs):
 - **Units.** Reproduced ``params`` counts (unit ``params``) and ``macs`` (unit ``MACs``) are shown in
   millions, search cost in GPU-days (``GPU-h`` / 24; CPU runs in CPU-days, labelled), memory in MiB
   (the cost scorer's ``MB`` is read as MiB). The paper's Table 9 search costs are printed with a
-  "GPU hours" caption but equal the GPU-day figures of Table 5 (``leaderboards/paper/README.md``):
+  "GPU hours" caption but equal the GPU-day figures of Table 5 (``wcbench/leaderboards/paper/README.md``):
   they are shown as GPU-days with that note.
 - **Datasets the paper does not use** (the embedded ``digits``, ``fashion-mnist``, ...) appear on the
   boards whose scorers they went through (clean, worst-case, corruption, attacks, cost) as sanity

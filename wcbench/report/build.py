@@ -54,7 +54,7 @@ __all__ = [
 
 _STRATEGY_ORDER = {"": 0, "plain": 0, "spcl": 1, "dihcl": 2, "ours": 3}
 
-# Paper cells whose printed unit is wrong (leaderboards/paper/README.md, "Table 9, search cost unit").
+# Paper cells whose printed unit is wrong (wcbench/leaderboards/paper/README.md, "Table 9, search cost unit").
 _PAPER_UNIT_FIXES = {(9, "search_cost", "GPU-h"): "GPU-days"}
 
 # Reproduced units -> (display unit, factor).

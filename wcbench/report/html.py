@@ -226,7 +226,8 @@ def to_html(boards: Sequence[Board], title: str = "wcbench leaderboards") -> str
     meta = (
         f"wcbench {wcbench.__version__}; runs from <code>{html.escape(runs_dir)}</code>"
         + ("" if runs_found else " — <strong>no runs found</strong>: the paper's reported numbers only")
-        + ". Reported numbers come from <code>leaderboards/paper/*.csv</code> and are labelled as such."
+        + ". Reported numbers come from <code>wcbench/leaderboards/paper/*.csv</code>"
+        + " and are labelled as such."
     )
     body = "\n".join(_html_board(b) for b in boards)
     return (
