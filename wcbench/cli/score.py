@@ -1,4 +1,4 @@
-"""`wcbench score` (score a retrained model) and `wcbench evaluate` (retrain, then score)."""
+"""`wcbench score` (a retrained or an external model) and `wcbench evaluate` (retrain, then score)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,22 @@ def _scorer_list(text: str) -> list[str]:
     for n in names:
         SCORERS.get(n)  # unknown names: one-line error with did-you-mean
     return names
+
+
+def _is_spec(model: str) -> bool:
+    """An external model spec (``kind:name``), not a directory."""
+    return ":" in model and not Path(model).is_dir()
+
+
+def _floats(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"{option} takes numbers separated by commas, e.g. 0.5,0.5,0.5, not {text!r}"
+        ) from None
 
 
 def _show(records: list[dict[str, Any]], as_json: bool) -> None:
@@ -50,12 +66,36 @@ def score_cmd(
     scorer: str = typer.Option(
         ..., "--scorer", help="Scorer name(s), comma-separated (see `wcbench list scorers`)."
     ),
-    model: Path | None = typer.Option(None, "--model", help="A retrain directory (`wcbench retrain --out`)."),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        help="A retrain directory (`wcbench retrain --out`), or an external model: timm:<arch>, "
+        "torchvision:<arch>, robustbench:<dataset>/<threat>/<name>, package.module:function.",
+    ),
+    weights: Path | None = typer.Option(
+        None, "--weights", help="External timm/torchvision/module model: a state dict (else random init)."
+    ),
+    model_dir: Path | None = typer.Option(
+        None, "--model-dir", help="RobustBench: the local model directory (<dataset>/<threat>/<name>.pt)."
+    ),
+    num_classes: int | None = typer.Option(
+        None, "--num-classes", help="External timm/torchvision model: head size (default: the dataset's)."
+    ),
+    input_size: int | None = typer.Option(
+        None, "--input-size", help="External model: input resolution (default: what the model declares)."
+    ),
+    mean: str | None = typer.Option(None, "--mean", help="External model: its input mean, e.g. 0.5,0.5,0.5."),
+    std: str | None = typer.Option(None, "--std", help="External model: its input std, e.g. 0.25,0.25,0.25."),
+    runs_dir: Path = typer.Option(
+        Path("runs"),
+        "--runs-dir",
+        help="External model: runs tree (<dataset>/external-<name>/seed-N/scores).",
+    ),
     genotype: str | None = typer.Option(
         None, "--genotype", help="Without --model: a genotype, for scorers that need no weights (cost)."
     ),
     dataset: str | None = typer.Option(
-        None, "--dataset", help="With --genotype: cifar10 | cifar100 | imagenet ..."
+        None, "--dataset", help="With --genotype or an external model: cifar10 | digits | imagenet ..."
     ),
     preset: str = typer.Option(
         "paper", "--preset", help="With --genotype: the retrain preset sizing the network."
@@ -78,15 +118,38 @@ def score_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the score records as JSON."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
 ) -> None:
-    """Score a retrained model (--model DIR) with one or more scorers; writes scores/<scorer>.json."""
+    """Score a retrained model (--model DIR) or an external one (--model SPEC) with one or more scorers;
+    writes scores/<scorer>.json."""
     from evaluators.common import ScoreContext
-    from wcbench.stages import genotype_score_context, score_stage
+    from wcbench.stages import external_score_context, genotype_score_context, score_stage
 
     names = _scorer_list(scorer)
     settings = split_settings(parse_overrides(overrides), "score", names)
-    if model is not None:
-        if genotype is not None:
-            raise ConfigError("give --model DIR or --genotype G, not both")
+    if model is not None and genotype is not None:
+        raise ConfigError("give --model DIR or --genotype G, not both")
+    if model is not None and _is_spec(model):
+        ctx = external_score_context(
+            model,
+            dataset,
+            weights=weights,
+            model_dir=model_dir,
+            num_classes=num_classes,
+            input_size=input_size,
+            mean=_floats(mean, "--mean"),
+            std=_floats(std, "--std"),
+            runs_dir=runs_dir,
+            scores_dir=scores_dir,
+            data_root=data_root,
+            download=download,
+            device=device,
+            seed=seed or 0,
+            progress=not no_progress,
+        )
+        ext = ctx.external
+        if ext is not None and not as_json:
+            notes = "; ".join(ext.notes) or f"weights {ext.weights}"
+            console.print(f"{ext.label} ({ext.spec}): {notes}; scores in {ctx.scores_dir}")
+    elif model is not None:
         ctx = ScoreContext.from_model_dir(
             model,
             scores_dir=scores_dir,
