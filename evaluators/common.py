@@ -305,6 +305,7 @@ class ScoreContext:
         """A context scoring ``model`` on ``dataset``: the data's own normalisation and classes, the
         model's resolution (the data's when it declares none); its outputs must match the classes."""
         from wcbench.data import DATASET_INFO, IMAGENET_MEAN, IMAGENET_STD, get_dataset
+        from wcbench.models import output_count
 
         key = dataset.partition(":")[0]
         info = DATASET_INFO.get(key)
@@ -327,7 +328,7 @@ class ScoreContext:
             config["image_size"] = size
         if size is None:
             raise ConfigError(f"cannot tell the input size for {dataset!r}: pass --input-size N")
-        outputs = _output_count(model.module, size)
+        outputs = output_count(model.module, size)
         if num_classes is not None and outputs != num_classes:
             raise ConfigError(
                 f"{model.spec} has {outputs} outputs but {dataset!r} has {num_classes} classes: pass "
@@ -416,27 +417,6 @@ class ScoreContext:
         name = dataset or self.dataset
         size = self.config.get("image_size") if name.startswith("imagefolder:") else None
         return get_dataset(name, split, self.data_root, self.download, image_size=size)
-
-
-def _output_count(module: nn.Module, size: int) -> int:
-    """Number of outputs of ``module`` on one image of ``size`` (one CPU forward pass)."""
-    was = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            param = next(module.parameters(), None)
-            out = module(torch.zeros(1, 3, size, size, device=param.device if param is not None else "cpu"))
-    except Exception as exc:  # noqa: BLE001 - any failure here means the model cannot be fed this input
-        raise ConfigError(
-            f"the model fails on a 3x{size}x{size} input ({type(exc).__name__}: {exc}); "
-            f"pass --input-size N or check the spec"
-        ) from exc
-    finally:
-        module.train(was)
-    out = out[0] if isinstance(out, tuple | list) else out
-    if not isinstance(out, torch.Tensor) or out.dim() != 2:
-        raise ConfigError("the model must return logits of shape (N, classes), or a tuple starting with them")
-    return int(out.shape[1])
 
 
 def _run_dir_of(model_dir: Path, record: Mapping[str, Any]) -> Path | None:

@@ -380,6 +380,27 @@ def override(
     return out
 
 
+def output_count(module: nn.Module, size: int) -> int:
+    """Number of outputs of ``module`` on one image of ``size`` (one CPU forward pass)."""
+    was = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            param = next(module.parameters(), None)
+            out = module(torch.zeros(1, 3, size, size, device=param.device if param is not None else "cpu"))
+    except Exception as exc:  # noqa: BLE001 - any failure here means the model cannot be fed this input
+        raise ConfigError(
+            f"the model fails on a 3x{size}x{size} input ({type(exc).__name__}: {exc}); "
+            f"pass --input-size N or check the spec"
+        ) from exc
+    finally:
+        module.train(was)
+    out = out[0] if isinstance(out, tuple | list) else out
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        raise ConfigError("the model must return logits of shape (N, classes), or a tuple starting with them")
+    return int(out.shape[1])
+
+
 class FeedAs(nn.Module):
     """``module`` fed as it expects, from images normalised with ``(data_mean, data_std)``.
 
