@@ -387,3 +387,32 @@ def test_model_info_of_corruption_scores() -> None:
     assert info["autoattack_acc"] is None and info["dataset"] == "cifar10"
     linf = model_info(scores, None, name="m", threat="Linf")
     assert (linf["eps"], linf["autoattack_acc"]) == ("8/255", "50.00")
+
+
+def test_worst_case_and_autoattack_score_an_external_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other weight scorers take an external model too; worst-case's errors are the module's own
+    mistakes on [0, 1] images (what an undeclared module:function model is fed)."""
+    need("pyautoattack", "autoattack")
+    from wcbench.data import get_dataset
+
+    monkeypatch.setenv("WCBENCH_DATA", str(tmp_path / "data"))
+    ids = tmp_path / "ids.txt"
+    ids.write_text(" ".join(str(i) for i in range(0, 360, 9)))  # 40 of the 360 digits test images
+    argv = ["data", "worst-case", "import", "--dataset", "digits", "--indices", str(ids)]
+    assert main([*argv, "--provenance", "every ninth test image (a test)"]) == 0
+    net = tiny_attributes()
+    records = score_model(
+        net, "worst-case,autoattack", "digits", settings={"num_examples": 4}, scores_dir=tmp_path / "s"
+    )
+    test = get_dataset("digits", "test")
+    with torch.inference_mode():
+        wrong = net(test.images.float() / 255.0).argmax(1) != test.labels
+    worst = 100.0 * float(wrong[list(range(0, 360, 9))].float().mean())
+    assert records["worst-case"]["metrics"]["worst_case_error"]["value"] == pytest.approx(worst)
+    assert records["worst-case"]["metrics"]["all_error"]["value"] == pytest.approx(
+        100.0 * float(wrong.float().mean())
+    )
+    aa = records["autoattack"]["metrics"]
+    assert aa["autoattack_acc"]["value"] <= aa["clean_acc"]["value"]
