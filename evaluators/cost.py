@@ -133,6 +133,28 @@ def _child_memory(
         queue.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
+def _wait_for_child(proc: Any, queue: Any, timeout_s: float) -> tuple[str, Any]:
+    """The child's ("ok" | "error", value); ("error", why) as soon as it dies without answering (a model
+    object whose class the child cannot import, defined in ``__main__`` or a notebook, say)."""
+    import queue as queues
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return queue.get(timeout=1.0)
+        except queues.Empty:
+            if not proc.is_alive():
+                try:
+                    return queue.get(timeout=1.0)
+                except queues.Empty:
+                    return (
+                        "error",
+                        f"the measuring process exited with status {proc.exitcode} before answering",
+                    )
+            if time.monotonic() > deadline:
+                return "error", f"no answer within {timeout_s:.0f} s"
+
+
 def train_memory_mb(ctx: ScoreContext, batch: int) -> tuple[float | None, str]:
     """(peak training memory in MB, how it was measured) for one step at ``batch``."""
     input_size = ctx.input_size()
@@ -168,7 +190,7 @@ def train_memory_mb(ctx: ScoreContext, batch: int) -> tuple[float | None, str]:
     except (TypeError, AttributeError, pickle.PicklingError) as exc:  # an nn.Module object that cannot travel
         return None, f"CPU measurement skipped: the model cannot be sent to a child process ({exc})"
     try:
-        status, value = queue.get(timeout=1800)
+        status, value = _wait_for_child(proc, queue, 1800.0)
     finally:
         proc.join(timeout=60)
     if status != "ok":

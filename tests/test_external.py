@@ -416,3 +416,32 @@ def test_worst_case_and_autoattack_score_an_external_model(
     )
     aa = records["autoattack"]["metrics"]
     assert aa["autoattack_acc"]["value"] <= aa["clean_acc"]["value"]
+
+
+def test_cost_memory_of_an_object_the_child_cannot_rebuild_is_reported_not_awaited(tmp_path: Path) -> None:
+    """The CPU memory measurement runs in a fresh process; a model object that cannot get there (a
+    local class; a class in a notebook's __main__) gives no number and says why, instead of hanging."""
+    import multiprocessing as mp
+    import sys
+
+    from evaluators.cost import _wait_for_child
+
+    class Local(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3 * 32 * 32, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x.flatten(1))
+
+    settings = {"latency_batch_sizes": [1], "memory_batch_size": 4}
+    rec = score_model(Local(), "cost", "digits", settings=settings, scores_dir=tmp_path)["cost"]
+    assert rec["metrics"]["params"]["value"] == 3 * 32 * 32 * 10 + 10
+    assert rec["metrics"]["peak_train_memory_mb"]["value"] is None and "skipped" in rec["memory_measure"]
+    ctx = mp.get_context("spawn")
+    proc, queue = ctx.Process(target=sys.exit, args=(3,)), ctx.Queue()
+    proc.start()
+    assert _wait_for_child(proc, queue, 600.0) == (
+        "error",
+        "the measuring process exited with status 3 before answering",
+    )

@@ -92,7 +92,7 @@ class ExternalModel:
             "kind": self.kind,
             "spec": self.spec,
             "label": self.label,
-            "architecture": type(self.module).__name__,
+            "architecture": self.name if self.kind in ("timm", "torchvision") else type(self.module).__name__,
             "mean": list(self.mean),
             "std": list(self.std),
             "input_size": self.input_size,
