@@ -321,6 +321,9 @@ class ScoreContext:
             mean, std, num_classes = IMAGENET_MEAN, IMAGENET_STD, model.num_classes
         elif info is not None and info.mean is not None and info.num_classes is not None:
             mean, std, num_classes = info.mean, info.std, info.num_classes
+        elif key == "imagenet":  # ImageNet-1k by name: its -C/-A/-R/-Sketch scorers read their own folders
+            mean, std, num_classes = IMAGENET_MEAN, IMAGENET_STD, 1000
+            size = size or 224
         else:
             test = get_dataset(dataset, "test", data_root, download, image_size=size)
             mean, std, num_classes = test.mean, test.std, len(test.classes)

@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -445,3 +446,44 @@ def test_cost_memory_of_an_object_the_child_cannot_rebuild_is_reported_not_await
         "error",
         "the measuring process exited with status 3 before answering",
     )
+
+
+class RedOracle(nn.Module):
+    """1000 outputs; on [0, 1] images, predicts ``targets[k]`` where the red level is 20 + 40 k."""
+
+    def __init__(self, targets: list[int]) -> None:
+        super().__init__()
+        self.targets = targets
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        code = ((x[:, 0].mean(dim=(1, 2)) * 255.0 - 20) / 40).round().long().clamp(0, len(self.targets) - 1)
+        out = torch.zeros(x.shape[0], 1000)
+        out[torch.arange(x.shape[0]), torch.as_tensor(self.targets)[code]] = 10.0
+        return out * self.scale
+
+
+def test_imagenet_variant_scores_an_external_imagenet_model(tmp_path: Path) -> None:
+    """`--dataset imagenet` names ImageNet-1k for the -A/-R/-Sketch/-C scorers, which read their own
+    folders; the model's 1000 outputs are taken in the standard (sorted wnid) order."""
+    from PIL import Image
+
+    from evaluators.imagenet_classes import IMAGENET_A_INDICES, IMAGENET_A_WNIDS
+
+    picks = [3, 77]
+    for code, p in enumerate(picks):
+        for i, level in enumerate(
+            (code, code, 1 - code)
+        ):  # the third image of each class looks like the other
+            img = np.zeros((40, 40, 3), dtype=np.uint8)
+            img[..., 0], img[..., 2] = 20 + 40 * level, 128
+            path = tmp_path / "data" / "imagenet-a" / IMAGENET_A_WNIDS[p] / f"{i}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(path, quality=95)
+    model = (RedOracle([IMAGENET_A_INDICES[p] for p in picks]), {"input_size": 32})
+    rec = score_model(
+        model, "imagenet-a", "imagenet", settings={"workers": 0}, data_root=str(tmp_path / "data"),
+        scores_dir=tmp_path / "s",
+    )["imagenet-a"]  # fmt: skip
+    assert rec["num_examples"] == 6
+    assert rec["metrics"]["top1_accuracy"]["value"] == pytest.approx(100 * 4 / 6)
