@@ -362,6 +362,9 @@ def test_robustbench_never_downloads(
     assert "never downloads" in err and "cifar10/Linf/Standard.pt" in err
     assert main([*argv[:2], "robustbench:cifar10/Linf/WcbenchTin", *argv[3:]]) == 2
     assert "did you mean 'WcbenchTiny'" in capsys.readouterr().err
+    # the XCiT models robustbench takes from timm's hub instead of the model directory
+    assert main([*argv[:2], "robustbench:cifar10/Linf/Debenedetti2022Light_XCiT-S12", *argv[3:]]) == 2
+    assert "never downloads" in capsys.readouterr().err
 
 
 def test_overwritten_robustbench_files_name_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,8 +17,9 @@ and an import on a current Python environment, and :func:`import_robustbench` de
 :func:`load_robustbench_model` calls ``robustbench.utils.load_model(model_name, model_dir, dataset,
 threat_model)`` on a checkpoint already on disk (``<model_dir>/<dataset>/<threat>/<name>.pt``, the
 layout robustbench downloads into) and never lets it download; ``torch.load`` runs with
-``weights_only`` forced on. :func:`model_info` writes a score in robustbench's
-``model_info/<dataset>/<threat>/<name>.json`` format.
+``weights_only`` forced on. The few models robustbench 1.1.1 takes from timm's hub instead
+(``timm.is_model("<name>_<dataset>_<threat>")``: the XCiT ones) are refused with a one-line error.
+:func:`model_info` writes a score in robustbench's ``model_info/<dataset>/<threat>/<name>.json`` format.
 """
 
 from __future__ import annotations
@@ -171,6 +172,12 @@ def load_robustbench_model(name: str, model_dir: str | os.PathLike[str] | None) 
         maybe = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(f"robustbench has no model {model_name!r} for {dataset}/{threat}{maybe}")
     entry = zoo[model_name]
+    timm_name = f"{model_name.lower().replace('-', '_')}_{dataset}_{threat.replace('_3d', '').lower()}"
+    if rb.utils.timm.is_model(timm_name):
+        raise ConfigError(
+            f"robustbench 1.1.1 fetches {model_name} from timm's hub ({timm_name}), not from --model-dir; "
+            f"wcbench never downloads: score it as a module:function model that builds it from your file"
+        )
     paths = checkpoint_paths(root, dataset, threat, model_name)
     if isinstance(entry.get("gdrive_id"), list):
         paths = [Path(f"{paths[0]}_m{i}.pt") for i in range(len(entry["gdrive_id"]))]
