@@ -14,7 +14,9 @@ A scorer is a class registered by name in :data:`wcbench.registry.SCORERS`::
 :func:`score` resolves the parameters (defaults, then ``--set`` overrides), times ``run`` and writes
 ``scores/<scorer>.json`` atomically (:func:`write_score`). A :class:`ScoreContext` describes what is
 scored: a retrained model directory (``retrain.json`` + ``model.pt``, see :mod:`evaluators.retrain`),
-or, for scorers that need no weights (``cost``), a genotype and a dataset alone.
+a model from outside wcbench (:class:`wcbench.models.ExternalModel`: timm, torchvision, RobustBench,
+``module:function`` or an ``nn.Module``; :meth:`ScoreContext.from_external`), or, for scorers that
+need no weights (``cost``), a genotype and a dataset alone.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -37,6 +39,9 @@ from wcbench.devices import resolve_device
 from wcbench.errors import CheckpointError, ConfigError
 from wcbench.genotype import Genotype
 from wcbench.runs import atomic_write_json, load_checkpoint, read_json
+
+if TYPE_CHECKING:
+    from wcbench.models import ExternalModel
 
 RETRAIN_FILE = "retrain.json"
 MODEL_FILE = "model.pt"
@@ -128,8 +133,15 @@ def read_retrain_record(model_dir: Path) -> dict[str, Any]:
 
 
 def build_from_record(record: Mapping[str, Any]) -> nn.Module:
-    """The network a ``retrain.json`` describes (untrained)."""
+    """The network a ``retrain.json`` describes (untrained); an external model's record
+    (:meth:`ScoreContext.network_record`) loads that model again."""
     from wcbench.networks import build_network
+
+    if "external" in record:
+        from wcbench.models import rebuild
+
+        ext = record["external"]
+        return ext if isinstance(ext, nn.Module) else rebuild(ext)
 
     cfg = record["config"]
     genotype = Genotype.from_dict(record["genotype"])
@@ -170,9 +182,11 @@ def load_trained_network(model_dir: Path, device: torch.device | str = "cpu") ->
 
 @dataclass
 class ScoreContext:
-    """What a scorer scores, and where: a retrained model, or a genotype alone (weight-free scorers)."""
+    """What a scorer scores, and where: a retrained model, an external model, or a genotype alone
+    (weight-free scorers). ``mean``/``std`` are always the scored data's normalisation (what
+    :func:`eval_loader` applies); an external model is fed through :class:`wcbench.models.FeedAs`."""
 
-    genotype: Genotype
+    genotype: Genotype | None
     dataset: str
     config: dict[str, Any]
     num_classes: int
@@ -187,6 +201,7 @@ class ScoreContext:
     download: bool = False
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     progress: bool = True
+    external: ExternalModel | None = None
     _net: nn.Module | None = field(default=None, repr=False)
 
     @classmethod
@@ -273,20 +288,109 @@ class ScoreContext:
             progress=progress,
         )
 
+    @classmethod
+    def from_external(
+        cls,
+        model: ExternalModel,
+        dataset: str,
+        *,
+        scores_dir: str | Path,
+        run_dir: Path | None = None,
+        data_root: str | None = None,
+        download: bool = False,
+        device: str | torch.device | None = None,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> ScoreContext:
+        """A context scoring ``model`` on ``dataset``: the data's own normalisation and classes, the
+        model's resolution (the data's when it declares none); its outputs must match the classes."""
+        from wcbench.data import DATASET_INFO, IMAGENET_MEAN, IMAGENET_STD, get_dataset
+        from wcbench.models import output_count
+
+        key = dataset.partition(":")[0]
+        info = DATASET_INFO.get(key)
+        size = model.input_size or (info.image_size if info is not None else None)
+        network = "imagenet" if (size or 32) >= 128 else "cifar"
+        config = {
+            "network": network,
+            "image_size": size,
+            "stream": network == "imagenet" and dataset.startswith("imagefolder:"),
+            "external": model.describe(),
+        }
+        if config["stream"]:
+            mean, std, num_classes = IMAGENET_MEAN, IMAGENET_STD, model.num_classes
+        elif info is not None and info.mean is not None and info.num_classes is not None:
+            mean, std, num_classes = info.mean, info.std, info.num_classes
+        elif key == "imagenet":  # ImageNet-1k by name: its -C/-A/-R/-Sketch scorers read their own folders
+            mean, std, num_classes = IMAGENET_MEAN, IMAGENET_STD, 1000
+            size = size or 224
+        else:
+            test = get_dataset(dataset, "test", data_root, download, image_size=size)
+            mean, std, num_classes = test.mean, test.std, len(test.classes)
+            size = size or int(test.images.shape[-1])
+            config["image_size"] = size
+        if size is None:
+            raise ConfigError(f"cannot tell the input size for {dataset!r}: pass --input-size N")
+        outputs = output_count(model.module, size)
+        if num_classes is not None and outputs != num_classes:
+            raise ConfigError(
+                f"{model.spec} has {outputs} outputs but {dataset!r} has {num_classes} classes: pass "
+                f"--num-classes {num_classes} (timm/torchvision) or score it on its own dataset"
+            )
+        model.num_classes = outputs
+        return cls(
+            genotype=None,
+            dataset=dataset,
+            config=config,
+            num_classes=outputs,
+            mean=tuple(mean),  # type: ignore[arg-type]
+            std=tuple(std),  # type: ignore[arg-type]
+            image_size=int(size),
+            scores_dir=Path(scores_dir),
+            model_dir=None,
+            run_dir=run_dir,
+            seed=seed,
+            data_root=data_root,
+            download=download,
+            device=resolve_device(device),
+            progress=progress,
+            external=model,
+        )
+
     # what scorers use
     @property
     def has_weights(self) -> bool:
-        return self.model_dir is not None
+        return self.model_dir is not None or self.external is not None
 
     def network_record(self) -> dict[str, Any]:
+        """What :func:`build_from_record` rebuilds the scored network from (picklable)."""
+        if self.external is not None:
+            ext: Any = self.external.spec_args or self.external.module
+            return {"external": ext, "config": self.config, "num_classes": self.num_classes}
+        if self.genotype is None:
+            raise ConfigError("this context has neither a genotype nor an external model")
         return {"genotype": self.genotype.to_dict(), "config": self.config, "num_classes": self.num_classes}
 
     def build_untrained(self) -> nn.Module:
-        """A fresh network of the scored architecture (for cost measurements)."""
+        """A fresh network of the scored architecture (for cost measurements); an external model's own
+        module (copied), with its weights."""
+        if self.external is not None:
+            import copy
+
+            return copy.deepcopy(self.external.module).cpu()
         return build_from_record(self.network_record())
 
     def network(self) -> nn.Module:
-        """The trained network, on ``device``, in eval mode (loaded once)."""
+        """The trained network, on ``device``, in eval mode (loaded once). An external model comes
+        behind :class:`wcbench.models.FeedAs`: it takes what scorers feed every network."""
+        if self.external is not None:
+            if self._net is None:
+                from wcbench.models import FeedAs
+
+                ext = self.external
+                self._net = FeedAs(ext.module, self.mean, self.std, ext.mean, ext.std, self.image_size)
+                self._net = self._net.to(self.device)
+            return self._net.eval()
         if self.model_dir is None:
             raise ConfigError(
                 "this scorer needs trained weights: pass --model DIR (a `wcbench retrain` output)"
@@ -297,6 +401,13 @@ class ScoreContext:
 
     def input_size(self) -> tuple[int, int, int]:
         return (3, self.image_size, self.image_size)
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What the score file says was scored: the genotype hash, or the external model."""
+        if self.external is not None:
+            return {"genotype_hash": None, "model": self.external.describe()}
+        return {"genotype_hash": self.genotype.hash() if self.genotype is not None else None}
 
     def stream(self) -> bool:
         """Whether the model was trained on a streamed ImageNet-style folder (not an in-memory array)."""
@@ -384,7 +495,7 @@ def write_score(
         "split": result.split,
         "num_examples": int(result.num_examples),
         "seed": int(ctx.seed),
-        "genotype_hash": ctx.genotype.hash(),
+        **ctx.identity,
         "model_dir": str(ctx.model_dir) if ctx.model_dir is not None else None,
         "trained_on": ctx.dataset,
         "duration_s": round(float(duration_s), 3),
@@ -403,7 +514,8 @@ def score(ctx: ScoreContext, name: str, overrides: Mapping[str, Any] | None = No
     params = resolve_params(scorer, overrides)
     if scorer.needs_weights and not ctx.has_weights:
         raise ConfigError(
-            f"scorer {name!r} needs trained weights: pass --model DIR (a `wcbench retrain` output), or use "
+            f"scorer {name!r} needs trained weights: pass --model DIR (a `wcbench retrain` output) or a "
+            f"model spec (timm:<arch>, torchvision:<arch>, robustbench:..., module:function), or use "
             f"`wcbench evaluate`"
         )
     torch.manual_seed(ctx.seed)

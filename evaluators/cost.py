@@ -11,12 +11,14 @@
   comes from a search run, in GPU-h when the run's manifest records CUDA, else CPU-h.
 
 The network is the one retrained (``retrain.json``), or, for ``wcbench score --genotype G --dataset
-cifar10|cifar100|imagenet``, the paper's evaluation network exactly as ``wcbench genotype show`` builds it.
+cifar10|cifar100|imagenet``, the paper's evaluation network exactly as ``wcbench genotype show`` builds it,
+or an external model (:mod:`wcbench.models`) at its input resolution.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import pickle
 import statistics
 import time
 from pathlib import Path
@@ -85,7 +87,8 @@ def _train_step(
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(batch, *input_size, device=device)
     y = torch.randint(num_classes, (batch,), device=device)
-    logits, aux = net(x)
+    out = net(x)
+    logits, aux = (out[0], out[1] if len(out) > 1 else None) if isinstance(out, tuple | list) else (out, None)
     loss = nn.functional.cross_entropy(logits, y)
     if aux is not None:
         loss = loss + aux_weight * nn.functional.cross_entropy(aux, y)
@@ -180,7 +183,10 @@ def train_memory_mb(ctx: ScoreContext, batch: int) -> tuple[float | None, str]:
     proc = spawn.Process(
         target=_child_memory, args=(ctx.network_record(), batch, input_size, torch.get_num_threads(), queue)
     )
-    proc.start()
+    try:
+        proc.start()
+    except (TypeError, AttributeError, pickle.PicklingError) as exc:  # an nn.Module object that cannot travel
+        return None, f"CPU measurement skipped: the model cannot be sent to a child process ({exc})"
     try:
         status, value = _child_result(proc, queue, deadline=time.monotonic() + 1800)
     finally:
@@ -256,7 +262,9 @@ class CostScorer(Scorer):
             num_examples=0,
             details={"input_size": list(input_size), "device_timed": str(ctx.device)},
             extra={
-                "network": {
+                "network": ctx.external.describe()
+                if ctx.external is not None
+                else {
                     "kind": ctx.config.get("network", "cifar"),
                     "init_channels": ctx.config.get("init_channels"),
                     "layers": ctx.config.get("layers"),

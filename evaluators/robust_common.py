@@ -89,7 +89,11 @@ def predict_nhwc(
 
 
 def model_classes(ctx: ScoreContext) -> list[str] | None:
-    """Class names of the model's outputs (``retrain.json`` ``classes``), if recorded."""
+    """Class names of the model's outputs (``retrain.json`` ``classes``, or what an external model
+    declares), if recorded."""
+    if ctx.external is not None:
+        classes = ctx.external.classes
+        return list(classes) if classes is not None and len(classes) == ctx.num_classes else None
     if ctx.model_dir is None:
         return None
     classes = read_retrain_record(ctx.model_dir).get("classes")

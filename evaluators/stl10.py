@@ -29,6 +29,7 @@ from evaluators.common import (
     topk_correct,
 )
 from wcbench.config import parse_overrides
+from wcbench.errors import ConfigError
 from wcbench.metrics import MetricSpec
 from wcbench.registry import SCORERS
 
@@ -74,6 +75,11 @@ class Stl10Scorer(Scorer):
         from evaluators.common import dataset_key
         from evaluators.retrain import load_retrain_config, retrain
 
+        if ctx.genotype is None:
+            raise ConfigError(
+                "stl10 retrains the scored genotype on STL-10 (Table 17); an external model has none: "
+                "train it on STL-10 yourself and score it with --scorer clean --dataset stl10"
+            )
         source: dict[str, Any] = {}
         if ctx.model_dir is not None:
             source = dict(read_retrain_record(ctx.model_dir).get("preset") or {})

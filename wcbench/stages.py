@@ -273,3 +273,164 @@ def tester_pretrain_stage(
     spec = resolve_search(searcher, dataset, preset, seed, "darts", values)
     ctx = search_context(spec, device, data_root=data_root)
     return pretrain_tester_cache(ctx, spec.strategy_config)
+
+
+# --------------------------------------------------------------------------------------------------
+# models from outside wcbench (timm, torchvision, RobustBench, module:function, nn.Module objects)
+
+EXTERNAL_FILE = "external.json"
+
+
+def external_run_dir(runs_dir: str | Path, label: str, dataset: str, seed: int = 0) -> Path:
+    """Where an external model's scores go: ``<runs>/<dataset>/external-<slug>/seed-<n>/``, a run
+    directory of its own that `wcbench leaderboard` shows beside the searched architectures."""
+    from wcbench.runs import dataset_dir
+
+    return Path(runs_dir) / dataset_dir(dataset) / label / f"seed-{seed}"
+
+
+def _dataset_classes(dataset: str, data_root: str | None) -> int | None:
+    """How many classes ``dataset`` has, without loading its images (None: unknown)."""
+    from wcbench.data import DATASET_INFO, resolve_data_root
+
+    key, _, arg = dataset.partition(":")
+    info = DATASET_INFO.get(key)
+    if info is not None and info.num_classes is not None:
+        return int(info.num_classes)
+    if key == "imagefolder" and arg:
+        path = Path(arg).expanduser()
+        if not path.exists():
+            path = resolve_data_root(data_root) / arg
+        for split in ("train", "test"):
+            if (path / split).is_dir():
+                return sum(1 for p in (path / split).iterdir() if p.is_dir())
+    return None
+
+
+def external_model(
+    model: Any,
+    *,
+    dataset: str | None = None,
+    weights: str | Path | None = None,
+    model_dir: str | Path | None = None,
+    num_classes: int | None = None,
+    input_size: int | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    data_root: str | None = None,
+) -> Any:
+    """An :class:`wcbench.models.ExternalModel` from a spec string, an ``nn.Module`` (or a
+    ``(module, declarations)`` tuple) or an ExternalModel. timm and torchvision heads are sized to
+    ``dataset``'s classes unless ``num_classes`` says otherwise."""
+    from wcbench import models
+
+    if isinstance(model, models.ExternalModel):
+        return models.override(model, input_size=input_size, mean=mean, std=std)
+    if isinstance(model, str):
+        kind = model.partition(":")[0]
+        if num_classes is None and kind in ("timm", "torchvision") and dataset is not None:
+            num_classes = _dataset_classes(dataset, data_root)
+        return models.load_model_spec(
+            model,
+            weights,
+            model_dir=model_dir,
+            num_classes=num_classes,
+            input_size=input_size,
+            mean=mean,
+            std=std,
+        )
+    opts = models.LoadOptions(str(weights) if weights else None, None, num_classes)
+    ext = models.from_module(model, "object", None, opts)
+    return models.override(ext, input_size=input_size, mean=mean, std=std)
+
+
+def external_score_context(
+    model: Any,
+    dataset: str | None = None,
+    *,
+    weights: str | Path | None = None,
+    model_dir: str | Path | None = None,
+    num_classes: int | None = None,
+    input_size: int | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    name: str | None = None,
+    runs_dir: str | Path = "runs",
+    scores_dir: str | Path | None = None,
+    data_root: str | None = None,
+    download: bool = False,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> ScoreContext:
+    """The context scoring an external model (see :func:`external_model`) on ``dataset`` (default: a
+    RobustBench model's own). Scores go to ``scores_dir``, else to :func:`external_run_dir`, whose
+    ``external.json`` records the model; ``name`` replaces an object's label (``external-<name>``)."""
+    from evaluators.common import ScoreContext
+    from wcbench import robustbench
+    from wcbench.runs import atomic_write_json
+
+    if dataset is None and isinstance(model, str) and model.startswith("robustbench:"):
+        dataset = robustbench.parse_name(model.partition(":")[2])[0]
+    if dataset is None:
+        raise ConfigError("an external model needs the dataset to score it on: --dataset cifar10|digits|...")
+    ext = external_model(
+        model,
+        dataset=dataset,
+        weights=weights,
+        model_dir=model_dir,
+        num_classes=num_classes,
+        input_size=input_size,
+        mean=mean,
+        std=std,
+        data_root=data_root,
+    )
+    if name is not None:
+        ext.name = name
+    run = external_run_dir(runs_dir, ext.label, dataset, seed) if scores_dir is None else None
+    ctx = ScoreContext.from_external(
+        ext,
+        dataset,
+        scores_dir=Path(scores_dir) if scores_dir is not None else run / "scores",  # type: ignore[operator]
+        run_dir=run,
+        data_root=data_root,
+        download=download,
+        device=device,
+        seed=seed,
+        progress=progress,
+    )
+    if run is not None:
+        atomic_write_json(run / EXTERNAL_FILE, {**ext.describe(), "dataset": dataset, "seed": seed})
+    return ctx
+
+
+def score_model(
+    model: Any,
+    scorers: str | Sequence[str],
+    dataset: str | None = None,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    **context: Any,
+) -> dict[str, dict[str, Any]]:
+    """Score ``model`` with ``scorers`` and return ``{scorer: score record}`` (also written to disk).
+
+    ``model``: an ``nn.Module`` (or ``(module, declarations)`` tuple), a spec (``timm:resnet18``,
+    ``torchvision:resnet18``, ``robustbench:cifar10/Linf/Standard``, ``package.module:function``) or a
+    retrain directory. ``settings``: scorer settings as `--set` takes them (``{"max_examples": 50,
+    "attacks.num_examples": 8}``). ``context``: :func:`external_score_context`'s keywords (weights,
+    model_dir, input_size, runs_dir, data_root, device, seed, ...).
+    """
+    from evaluators.common import ScoreContext
+    from wcbench.config import split_settings
+    from wcbench.registry import SCORERS
+
+    names = [s.strip() for s in scorers.split(",")] if isinstance(scorers, str) else list(scorers)
+    for n in names:
+        SCORERS.get(n)
+    routed = split_settings(dict(settings or {}), "score", names)
+    if isinstance(model, str | Path) and Path(model).is_dir():
+        allowed = ("scores_dir", "data_root", "download", "device", "seed", "progress")
+        ctx = ScoreContext.from_model_dir(model, **{k: v for k, v in context.items() if k in allowed})
+    else:
+        ctx = external_score_context(model, dataset, **context)
+    return {rec["scorer"]: rec for rec in score_stage(ctx, names, routed)}

@@ -41,6 +41,7 @@ FLAGS: dict[str, str] = {
     "--format": "Output format.",
     "--genotype": "Published name (DARTS_V2), genotype file, search or run folder, or DARTS string.",
     "--gpus": "GPUs per SLURM task.",
+    "--input-size": "An external model's input resolution (default: what the model declares).",
     "--indices": "JSON list, JSON {indices: [...]}, or text of integers.",
     "--json": "Print one JSON document on stdout instead of tables.",
     "--log": "Curves to: tensorboard (under the output folder) | none (default: $WCBENCH_LOG).",
@@ -48,8 +49,12 @@ FLAGS: dict[str, str] = {
     "--load-searcher": "Searcher of the load figure.",
     "--metric": "A metric as its scorer declares it (e.g. worst_case_error, top1_error, pgd10_acc); "
     "repeatable.",
-    "--model": "A retrain folder (`wcbench retrain --out`, or <run>/retrain/<dataset>).",
+    "--mean": "An external model's input mean, e.g. 0.5,0.5,0.5 (default: what the model declares).",
+    "--model": "A retrain folder (`wcbench retrain --out`, or <run>/retrain/<dataset>), or an external "
+    "model: timm:<arch>, torchvision:<arch>, robustbench:<dataset>/<threat>/<name>, package.module:function.",
+    "--model-dir": "RobustBench's local model folder (<dataset>/<threat>/<name>.pt); nothing is downloaded.",
     "--no-progress": "No progress bars.",
+    "--num-classes": "An external timm/torchvision model's head size (default: the dataset's classes).",
     "--out": "Folder the command writes into (created if missing).",
     "--paper": "Also show the paper's reported numbers, after your runs.",
     "--partition": "SLURM partition.",
@@ -68,6 +73,7 @@ FLAGS: dict[str, str] = {
     "--sha256": "Expected checksum of the sorted indices.",
     "--space": "Search space: darts | s1 | s2 | s3 | s4 (RobustDARTS, Table 4).",
     "--split": "Dataset split.",
+    "--std": "An external model's input std, e.g. 0.25,0.25,0.25 (default: what the model declares).",
     "--steps": "Search steps measured per searcher.",
     "--test": "welch | paired (same seeds) | one-sample.",
     "--tester": "gan (FQ-GAN by default) | augment (DADA policy).",
@@ -75,6 +81,7 @@ FLAGS: dict[str, str] = {
     "--to": "json | darts.",
     "--version": "Print the version.",
     "--wait-policies": "Repeat the load figure per OpenMP wait policy, comma-separated: default,passive.",
+    "--weights": "A state dict for an external timm/torchvision/module model (else random init).",
     "--workers": "Processes, one corruption each.",
 }
 

@@ -1,4 +1,4 @@
-"""`wcbench score` (score a retrained model) and `wcbench evaluate` (retrain, then score)."""
+"""`wcbench score` (a retrained or an external model) and `wcbench evaluate` (retrain, then score)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,22 @@ def _scorer_list(text: str) -> list[str]:
     return names
 
 
+def _is_spec(model: str) -> bool:
+    """An external model spec (``kind:name``), not a directory."""
+    return ":" in model and not Path(model).is_dir()
+
+
+def _floats(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"{option} takes numbers separated by commas, e.g. 0.5,0.5,0.5, not {text!r}"
+        ) from None
+
+
 def _show(records: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         print_json(records if len(records) != 1 else records[0])
@@ -47,11 +63,11 @@ def _show(records: list[dict[str, Any]], as_json: bool) -> None:
 @app.command("score")
 def score_cmd(
     scorers: str | None = option("--scorers", None, "Required."),
-    model: Path | None = option("--model"),
+    model: str | None = option("--model"),
     genotype: str | None = option(
         "--genotype", None, "Without --model: for scorers that need no weights (cost)."
     ),
-    dataset: str | None = option("--dataset", None, "With --genotype: cifar10 | cifar100 | imagenet."),
+    dataset: str | None = option("--dataset", None, "With --genotype or an external model."),
     preset: str = option("--preset", "paper", "With --genotype: the retrain preset sizing the network."),
     family: str | None = option("--family"),
     overrides: list[str] | None = option(
@@ -65,10 +81,20 @@ def score_cmd(
     as_json: bool = option("--json", False),
     no_progress: bool = option("--no-progress", False),
     scorer: str | None = deprecated("--scorer"),
+    weights: Path | None = option("--weights"),
+    model_dir: Path | None = option("--model-dir"),
+    num_classes: int | None = option("--num-classes"),
+    input_size: int | None = option("--input-size"),
+    mean: str | None = option("--mean"),
+    std: str | None = option("--std"),
+    runs_dir: Path = option(
+        "--runs-dir", Path("runs"), "Here: external models' scores (<dataset>/external-<name>/).", file_okay=False
+    ),
 ) -> None:
-    """Score a retrained model (--model DIR) with one or more scorers; writes scores/<scorer>.json."""
+    """Score a retrained model (--model DIR) or an external one (--model SPEC) with one or more scorers;
+    writes scores/<scorer>.json."""
     from evaluators.common import ScoreContext
-    from wcbench.stages import genotype_score_context, score_stage
+    from wcbench.stages import external_score_context, genotype_score_context, score_stage
 
     if scorer is not None:
         warn_deprecated("--scorer", "--scorers")
@@ -76,9 +102,31 @@ def score_cmd(
         raise ConfigError("no scorer given: --scorers clean,cost,attacks (see `wcbench list scorers`)")
     names = _scorer_list(",".join(s for s in (scorers, scorer) if s))
     settings = split_settings(parse_overrides(overrides), "score", names)
-    if model is not None:
-        if genotype is not None:
-            raise ConfigError("give --model DIR or --genotype G, not both")
+    if model is not None and genotype is not None:
+        raise ConfigError("give --model DIR or --genotype G, not both")
+    if model is not None and _is_spec(model):
+        ctx = external_score_context(
+            model,
+            dataset,
+            weights=weights,
+            model_dir=model_dir,
+            num_classes=num_classes,
+            input_size=input_size,
+            mean=_floats(mean, "--mean"),
+            std=_floats(std, "--std"),
+            runs_dir=runs_dir,
+            scores_dir=scores_dir,
+            data_root=data_root,
+            download=download,
+            device=device,
+            seed=seed or 0,
+            progress=not no_progress,
+        )
+        ext = ctx.external
+        if ext is not None and not as_json:
+            notes = "; ".join(ext.notes) or f"weights {ext.weights}"
+            console.print(f"{ext.label} ({ext.spec}): {notes}; scores in {ctx.scores_dir}")
+    elif model is not None:
         ctx = ScoreContext.from_model_dir(
             model,
             scores_dir=scores_dir,
