@@ -104,6 +104,23 @@ class SearchConfig(BaseModel):
     channels_last: bool = Field(
         True, description="channels_last memory format for the supernet and batches (on CUDA only)"
     )
+    network: Literal["cifar", "imagenet"] = Field(
+        "cifar",
+        description="supernet stem: cifar (one 3x3 conv) or imagenet (PC-DARTS: three stride-2 convs)",
+    )
+    stream: bool = Field(
+        False, description="stream an imagefolder:<path> train split from disk (decoding in loader workers)"
+    )
+    image_size: int = Field(224, ge=8, description="crop size of streamed images (PC-DARTS ImageNet: 224)")
+    train_fraction: float | None = Field(
+        None, gt=0, lt=1, description="per-class share of the train split for W (PC-DARTS ImageNet: 0.1)"
+    )
+    val_fraction: float | None = Field(
+        None, gt=0, lt=1, description="per-class share of the train split for A (PC-DARTS ImageNet: 0.025)"
+    )
+    workers: int | None = Field(
+        None, ge=0, description="loader worker processes when streaming; None = wcbench's default"
+    )
 
 
 class StrategyConfig(BaseModel):
@@ -178,6 +195,11 @@ class SplitData:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, self.labels.index_select(0, pos)
+
+    def raw(self, positions: Tensor) -> Batch:
+        """Unaugmented [0, 1] images and labels at ``positions`` (what a tester starts from)."""
+        p = positions.to(self.images.device)
+        return self.images.index_select(0, p).float() / 255, self.labels.index_select(0, p)
 
     def epoch_batches(
         self, batch_size: int, seed: int, epoch: int, drop_last: bool = True
@@ -579,6 +601,7 @@ class DartsSupernetAlgorithm(SearchAlgorithm):
             in_channels=self.in_channels,
             edge_primitives_normal=normal,
             edge_primitives_reduce=reduce,
+            stem=self.config.network,
         )
 
     def mixing_weights(self) -> tuple[Tensor, Tensor]:

@@ -27,6 +27,7 @@ from searchers.testers.fqgan import ConditionalGAN, fq_defaults
 from searchers.testers.gan import GanTester
 from searchers.testers.pretrain import load_pretrained, pretrain_tester, tester_cache_name
 from searchers.testers.selection import SelectionTester
+from wcbench.errors import ConfigError
 
 log = logging.getLogger("wcbench.ours")
 
@@ -111,6 +112,12 @@ def build_tester(
         load_pretrained(tester, path)
         note = f"cache {path}"
     elif want == "pretrain":
+        if not hasattr(ctx.train, "images"):
+            raise ConfigError(
+                "tester_init=pretrain pretrains on a search split held in memory; a streamed "
+                "(stream=true) search has none: --set strategy.tester_init=cache (a cached tester, "
+                "else scratch) or scratch"
+            )
         log.info("ours: pretraining the tester into %s", path)
         pretrain_tester(
             ctx.train, tester, config, cache_dir, dataset_name=ctx.dataset, generator=generator, log=log.info
