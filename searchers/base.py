@@ -84,6 +84,9 @@ class SearchConfig(BaseModel):
     momentum: float = Field(0.9, ge=0, description="weight SGD momentum")
     weight_decay: float = Field(3e-4, ge=0, description="weight SGD weight decay")
     grad_clip: float = Field(5.0, ge=0, description="weight gradient norm clip; 0 disables")
+    arch_grad_clip: float = Field(
+        0.0, ge=0, description="architecture gradient norm clip; 0 disables (PC-DARTS ImageNet search: 5)"
+    )
     arch_lr: float = Field(3e-4, gt=0, description="architecture Adam learning rate")
     arch_betas: tuple[float, float] = Field((0.5, 0.999), description="architecture Adam betas")
     arch_weight_decay: float = Field(1e-3, ge=0, description="architecture Adam weight decay")
@@ -507,10 +510,13 @@ class SearchAlgorithm(nn.Module, abc.ABC):
     def apply_arch_grads(
         self, arch: Sequence[nn.Parameter], grads: Sequence[Tensor | None], ctx: SearchContext
     ) -> None:
-        """Set ``.grad`` of the architecture parameters and step ``ctx.arch_optimizer``."""
+        """Set ``.grad`` of the architecture parameters, clip their norm (``arch_grad_clip``) and step
+        ``ctx.arch_optimizer``."""
         assert ctx.arch_optimizer is not None
         ctx.arch_optimizer.zero_grad(set_to_none=True)
         assign_grads(arch, grads)
+        if self.config.arch_grad_clip > 0:  # train_search_imagenet.py: clip_grad_norm_(arch_parameters(), 5)
+            torch.nn.utils.clip_grad_norm_(arch, self.config.arch_grad_clip)
         ctx.arch_optimizer.step()
 
     # ---------------------------------------------------------------- checkpoints

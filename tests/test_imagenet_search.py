@@ -80,7 +80,12 @@ def test_imagenet_presets_follow_pc_darts_and_table_31() -> None:
         6e-3,
         2,
     )
-    assert (plain.network, plain.stream, plain.image_size) == ("imagenet", True, 224)
+    assert (plain.network, plain.stream, plain.image_size, plain.arch_grad_clip) == (
+        "imagenet",
+        True,
+        224,
+        5.0,
+    )
     assert (plain.train_fraction, plain.val_fraction, plain.warmup_epochs, plain.lr_warmup_epochs) == (
         0.1,
         0.025,
@@ -91,7 +96,12 @@ def test_imagenet_presets_follow_pc_darts_and_table_31() -> None:
     assert ours.algorithm_config.batch_size == 768  # Table 31
     assert ours.strategy_config.b_lr == 6e-3
     cifar = resolve_search("pcdarts", "cifar10", "paper").algorithm_config
-    assert (cifar.network, cifar.stream, cifar.train_fraction) == ("cifar", False, None)
+    assert (cifar.network, cifar.stream, cifar.train_fraction, cifar.arch_grad_clip) == (
+        "cifar",
+        False,
+        None,
+        0.0,
+    )
 
 
 def _streamed(tiny_imagenet, workers: int):  # noqa: ANN001, ANN202
@@ -166,3 +176,21 @@ def test_streaming_needs_an_image_folder(tmp_path) -> None:
 
     args = ["search", "--searcher", "pcdarts", "--preset", "imagenet", "--dataset", "digits"]
     assert main([*args, "--out", str(tmp_path / "s"), "--device", "cpu", "--no-progress"]) == 2
+
+
+def test_arch_gradients_are_clipped_when_asked() -> None:
+    """train_search_imagenet.py clips the architecture gradient norm to grad_clip (5) before Adam steps."""
+    from types import SimpleNamespace
+
+    from searchers.pcdarts import PCDarts, PCDartsConfig
+
+    for clip, want in ((0.0, 200.0), (0.5, 0.5)):
+        cfg = PCDartsConfig(init_channels=4, layers=3, partial_channels=2, arch_grad_clip=clip)
+        algo = PCDarts(cfg, SPACES["darts"], 3)
+        arch = algo.arch_parameters()
+        ctx = SimpleNamespace(arch_optimizer=algo.make_arch_optimizer())
+        grads = [torch.zeros_like(p) for p in arch]
+        grads[0].view(-1)[0] = 200.0
+        algo.apply_arch_grads(arch, grads, ctx)
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in arch]))
+        assert float(norm) == pytest.approx(want, rel=1e-5)
