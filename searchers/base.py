@@ -84,6 +84,9 @@ class SearchConfig(BaseModel):
     momentum: float = Field(0.9, ge=0, description="weight SGD momentum")
     weight_decay: float = Field(3e-4, ge=0, description="weight SGD weight decay")
     grad_clip: float = Field(5.0, ge=0, description="weight gradient norm clip; 0 disables")
+    arch_grad_clip: float = Field(
+        0.0, ge=0, description="architecture gradient norm clip; 0 disables (PC-DARTS ImageNet search: 5)"
+    )
     arch_lr: float = Field(3e-4, gt=0, description="architecture Adam learning rate")
     arch_betas: tuple[float, float] = Field((0.5, 0.999), description="architecture Adam betas")
     arch_weight_decay: float = Field(1e-3, ge=0, description="architecture Adam weight decay")
@@ -112,6 +115,23 @@ class SearchConfig(BaseModel):
     amp: bool = Field(False, description="bf16 autocast on CUDA (ignored on CPU; not with darts2nd fd)")
     channels_last: bool = Field(
         True, description="channels_last memory format for the supernet and batches (on CUDA only)"
+    )
+    network: Literal["cifar", "imagenet"] = Field(
+        "cifar",
+        description="supernet stem: cifar (one 3x3 conv) or imagenet (PC-DARTS: three stride-2 convs)",
+    )
+    stream: bool = Field(
+        False, description="stream an imagefolder:<path> train split from disk (decoding in loader workers)"
+    )
+    image_size: int = Field(224, ge=8, description="crop size of streamed images (PC-DARTS ImageNet: 224)")
+    train_fraction: float | None = Field(
+        None, gt=0, lt=1, description="per-class share of the train split for W (PC-DARTS ImageNet: 0.1)"
+    )
+    val_fraction: float | None = Field(
+        None, gt=0, lt=1, description="per-class share of the train split for A (PC-DARTS ImageNet: 0.025)"
+    )
+    workers: int | None = Field(
+        None, ge=0, description="loader worker processes when streaming; None = wcbench's default"
     )
 
 
@@ -187,6 +207,11 @@ class SplitData:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, self.labels.index_select(0, pos)
+
+    def raw(self, positions: Tensor) -> Batch:
+        """Unaugmented [0, 1] images and labels at ``positions`` (what a tester starts from)."""
+        p = positions.to(self.images.device)
+        return self.images.index_select(0, p).float() / 255, self.labels.index_select(0, p)
 
     def epoch_batches(
         self, batch_size: int, seed: int, epoch: int, drop_last: bool = True
@@ -521,10 +546,13 @@ class SearchAlgorithm(nn.Module, abc.ABC):
     def apply_arch_grads(
         self, arch: Sequence[nn.Parameter], grads: Sequence[Tensor | None], ctx: SearchContext
     ) -> None:
-        """Set ``.grad`` of the architecture parameters and step ``ctx.arch_optimizer``."""
+        """Set ``.grad`` of the architecture parameters, clip their norm (``arch_grad_clip``) and step
+        ``ctx.arch_optimizer``."""
         assert ctx.arch_optimizer is not None
         ctx.arch_optimizer.zero_grad(set_to_none=True)
         assign_grads(arch, grads)
+        if self.config.arch_grad_clip > 0:  # train_search_imagenet.py: clip_grad_norm_(arch_parameters(), 5)
+            torch.nn.utils.clip_grad_norm_(arch, self.config.arch_grad_clip)
         ctx.arch_optimizer.step()
 
     # ---------------------------------------------------------------- checkpoints
@@ -615,6 +643,7 @@ class DartsSupernetAlgorithm(SearchAlgorithm):
             in_channels=self.in_channels,
             edge_primitives_normal=normal,
             edge_primitives_reduce=reduce,
+            stem=self.config.network,
         )
 
     def mixing_weights(self) -> tuple[Tensor, Tensor]:

@@ -15,6 +15,10 @@
 Data: the train split of the dataset is halved by ``search_split(n, seed, train_portion)`` (paper
 Sec. 4.1: CIFAR 50k -> 25k + 25k). For ``digits`` too the search uses its ``train`` split only
 (1,078 -> 539 + 539), as for CIFAR; its ``val`` and ``test`` splits stay unseen by the search.
+With ``train_fraction`` / ``val_fraction`` the two halves are per-class subsets instead (PC-DARTS's
+ImageNet search: 10% / 2.5%). With ``stream`` (the ``imagenet`` preset) an ``imagefolder:<path>`` train
+split stays on disk and is decoded in DataLoader workers (:mod:`searchers.streaming`); with
+``network = "imagenet"`` the supernet has PC-DARTS's ImageNet stem.
 
 Per epoch e: ``algorithm.on_epoch_start(e)`` (rebuild -> new optimisers), lr = ``algorithm.lr_at(e)``,
 ``strategy.on_epoch_start``; per step (a training batch): if the architecture is not frozen, the
@@ -229,6 +233,51 @@ def _make_split(ds: Any, idx: torch.Tensor, device: torch.device, cfg: SearchCon
     )
 
 
+def _split_indices(labels: torch.Tensor, seed: int, cfg: SearchConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(search-train, search-val) indices of the train split: halves by ``train_portion`` (paper Sec.
+    4.1), or per-class ``train_fraction`` / ``val_fraction`` subsets when both are set (PC-DARTS's
+    ImageNet search: 10% / 2.5%); then the first ``max_examples`` of each."""
+    from wcbench.data import search_split
+    from wcbench.data.split import per_class_subsets
+
+    if (cfg.train_fraction is None) != (cfg.val_fraction is None):
+        raise ConfigError(
+            "train_fraction and val_fraction go together (per-class subsets for W and A); set both, "
+            "or neither to split by train_portion"
+        )
+    if cfg.train_fraction is not None and cfg.val_fraction is not None:
+        train_idx, val_idx = per_class_subsets(labels, seed, cfg.train_fraction, cfg.val_fraction)
+    else:
+        train_idx, val_idx = search_split(int(labels.shape[0]), seed, cfg.train_portion)
+    if cfg.max_examples is not None:
+        train_idx, val_idx = train_idx[: cfg.max_examples], val_idx[: cfg.max_examples]
+    return train_idx, val_idx
+
+
+def _streamed_splits(
+    spec: SearchSpec, device: torch.device, data_root: str | Path | None
+) -> tuple[Any, Any, int, int]:
+    """(train, val, classes, input channels) of ``imagefolder:<path>`` streamed from ``<path>/train``
+    (``StreamedSplit``): labels resident, images decoded by loader workers, ImageNet mean/std."""
+    from searchers.streaming import StreamedSplit
+    from wcbench.cpus import default_workers
+    from wcbench.data import IMAGENET_MEAN, IMAGENET_STD
+    from wcbench.data.imagefolder import list_images
+    from wcbench.data.imagenet import ImageFiles, resolve_imagefolder
+
+    cfg = spec.algorithm_config
+    classes, files, labels = list_images(resolve_imagefolder(spec.dataset, data_root), "train")
+    images = ImageFiles(files, labels, cfg.image_size)
+    train_idx, val_idx = _split_indices(images.labels, spec.seed, cfg)
+    workers = default_workers() if cfg.workers is None else cfg.workers
+    common: dict[str, Any] = dict(
+        augment=cfg.augment, channels_last=use_channels_last(cfg, device), workers=workers
+    )
+    train = StreamedSplit(images, train_idx, IMAGENET_MEAN, IMAGENET_STD, device, **common)
+    val = StreamedSplit(images, val_idx, IMAGENET_MEAN, IMAGENET_STD, device, **common)
+    return train, val, len(classes), 3
+
+
 def _place(algorithm: SearchAlgorithm, device: torch.device, cfg: SearchConfig) -> SearchAlgorithm:
     """Move to the device (and to channels_last, which also speeds up depthwise convs on CPU)."""
     algorithm.to(device)
@@ -252,16 +301,19 @@ def search_context(
     context a strategy's ``setup`` reads; what a search, and `wcbench tester pretrain`, start from."""
     dev = resolve_device(device)
     # ---------------------------------------------------------------- data
-    from wcbench.data import get_dataset, search_split
+    from wcbench.data import get_dataset
 
     cfg = spec.algorithm_config
-    ds = get_dataset(spec.dataset, "train", root=data_root, download=download)
-    split_seed = spec.seed if cfg.split_seed is None else cfg.split_seed
-    train_idx, val_idx = search_split(len(ds), split_seed, cfg.train_portion)
-    if cfg.max_examples is not None:
-        train_idx, val_idx = train_idx[: cfg.max_examples], val_idx[: cfg.max_examples]
-    train = _make_split(ds, train_idx, dev, cfg)
-    val = _make_split(ds, val_idx, dev, cfg)
+    if cfg.stream:
+        train, val, num_classes, in_channels = _streamed_splits(spec, dev, data_root)
+    else:
+        ds = get_dataset(spec.dataset, "train", root=data_root, download=download)
+        train_idx, val_idx = _split_indices(
+            ds.labels, spec.seed if cfg.split_seed is None else cfg.split_seed, cfg
+        )
+        train = _make_split(ds, train_idx, dev, cfg)
+        val = _make_split(ds, val_idx, dev, cfg)
+        num_classes, in_channels = ds.num_classes, int(ds.images.shape[1])
     if len(train) < cfg.batch_size:
         raise ConfigError(
             f"batch_size {cfg.batch_size} exceeds the {len(train)} search-train examples of "
@@ -273,7 +325,7 @@ def search_context(
     algo_cls = ALGORITHMS.get(spec.algorithm)
     alpha_gen = torch.Generator().manual_seed(_seed_int(spec.seed, "alphas"))
     algorithm: SearchAlgorithm = algo_cls(
-        cfg, get_space(spec.space), ds.num_classes, in_channels=int(ds.images.shape[1]), generator=alpha_gen
+        cfg, get_space(spec.space), num_classes, in_channels=in_channels, generator=alpha_gen
     )
     _place(algorithm, dev, cfg)
     total = algorithm.total_epochs()
@@ -284,7 +336,7 @@ def search_context(
         device=dev,
         train=train,
         val=val,
-        num_classes=ds.num_classes,
+        num_classes=num_classes,
         dataset=spec.dataset,
         seed=spec.seed,
         generator=torch.Generator().manual_seed(_seed_int(spec.seed, "strategy")),

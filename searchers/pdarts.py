@@ -275,6 +275,7 @@ class PDarts(DartsSupernetAlgorithm):
             in_channels=self.in_channels,
             edge_primitives_normal=normal,
             edge_primitives_reduce=reduce,
+            stem=self.config.network,
         )
 
     def _rebuild(self) -> None:

@@ -109,11 +109,32 @@ class SearchCell(nn.Module):
         return torch.cat(states[-self.multiplier :], dim=1)
 
 
+def imagenet_stems(in_channels: int, c_stem: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """PC-DARTS's ImageNet search stems (yuhuixu1993/PC-DARTS model_search_imagenet.py ``Network``):
+    stem0 = conv3x3 s2 to c/2, BN, ReLU, conv3x3 s2 to c, BN; stem1 = ReLU, conv3x3 s2, BN (224 -> 28)."""
+    stem0 = nn.Sequential(
+        nn.Conv2d(in_channels, c_stem // 2, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(c_stem // 2),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c_stem // 2, c_stem, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(c_stem),
+    )
+    stem1 = nn.Sequential(
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c_stem, c_stem, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(c_stem),
+    )
+    return stem0, stem1
+
+
 class Supernet(nn.Module):
     """The DARTS search network: stem, `layers` search cells (reductions at 1/3 and 2/3), classifier.
 
     Architecture parameters live in the search algorithm, not here: `forward(x, weights_normal,
     weights_reduce, edge_normal=None, edge_reduce=None)` takes the mixing weights it computed.
+    ``stem="imagenet"`` is PC-DARTS's ImageNet search network (model_search_imagenet.py): three
+    stride-2 convolutions (:func:`imagenet_stems`), the first cell's inputs are stem0's output (56x56
+    at 224) and stem1's (28x28), so that cell reduces its first input (``reduction_prev=True``).
     """
 
     def __init__(
@@ -127,8 +148,11 @@ class Supernet(nn.Module):
         in_channels: int = 3,
         edge_primitives_normal: Sequence[Sequence[str]] | None = None,
         edge_primitives_reduce: Sequence[Sequence[str]] | None = None,
+        stem: str = "cifar",
     ):
         super().__init__()
+        if stem not in ("cifar", "imagenet"):
+            raise ConfigError(f"unknown supernet stem {stem!r}; choose cifar or imagenet")
         if layers < 3:
             raise ConfigError(
                 f"a supernet needs at least 3 cells (got layers={layers}): with fewer, the reduction cells "
@@ -138,12 +162,16 @@ class Supernet(nn.Module):
         self.edge_primitives_normal = tuple(tuple(p) for p in (edge_primitives_normal or space.normal))
         self.edge_primitives_reduce = tuple(tuple(p) for p in (edge_primitives_reduce or space.reduce))
         c_curr = stem_multiplier * c
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr)
-        )
+        self.stem_kind = stem
+        if stem == "imagenet":
+            self.stem0, self.stem1 = imagenet_stems(in_channels, c_curr)
+        else:
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr)
+            )
         c_pp, c_p, c_curr = c_curr, c_curr, c
         self.cells = nn.ModuleList()
-        reduction_prev = False
+        reduction_prev = stem == "imagenet"  # official: stem0 is twice stem1's resolution
         for i in range(layers):
             reduction = i in reduction_layers(layers)
             if reduction:
@@ -164,7 +192,11 @@ class Supernet(nn.Module):
         edge_normal: torch.Tensor | None = None,
         edge_reduce: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        s0 = s1 = self.stem(x)
+        if self.stem_kind == "imagenet":
+            s0 = self.stem0(x)
+            s1 = self.stem1(s0)
+        else:
+            s0 = s1 = self.stem(x)
         for cell in self.cells:
             if cell.reduction:
                 s0, s1 = s1, cell(s0, s1, weights_reduce, edge_reduce)

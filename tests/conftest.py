@@ -19,6 +19,7 @@ Formats:
 - MNIST / Fashion-MNIST: idx files ``{train,t10k}-{images-idx3,labels-idx1}-ubyte`` (big-endian
   headers) under ``<root>/MNIST/raw`` / ``<root>/FashionMNIST/raw``; 28x28 grey images.
 - Image folder: ``train/<class>/NNNN.png`` and ``test/<class>/NNNN.png`` (classes cat, dog, frog).
+- ImageNet: ``<split>/<wnid>/<wnid>_N.JPEG`` (three real wnids).
 
 Autouse fixtures keep every test in the repository hermetic: no connection leaves the machine (only
 loopback and Unix sockets are allowed), and ``WCBENCH_DATA`` points at a fresh empty folder per test so no
@@ -271,6 +272,34 @@ def write_imagefolder(
     return data
 
 
+IMAGENET_WNIDS = ["n01440764", "n01443537", "n01484850"]
+
+
+def write_imagenet_layout(
+    root: Path, split: str = "train", per_class: int = 8, size: tuple[int, int] = (40, 48), seed: int = 0
+) -> TinyData:
+    """ImageNet's layout: ``root/<split>/<wnid>/<wnid>_N.JPEG`` (RGB JPEGs of ``size`` = (h, w), quality 95).
+
+    ``arrays[split]`` holds the pixels as written (before the JPEG round trip)."""
+    from PIL import Image
+
+    data = TinyData(f"imagefolder:{root}", root, list(IMAGENET_WNIDS))
+    h, w = size
+    xs, ys = [], []
+    for c, wnid in enumerate(IMAGENET_WNIDS):
+        y = np.full(per_class, c, dtype=np.int64)
+        x = make_images(seed + c, y, len(IMAGENET_WNIDS), max(h, w))[:, :, :h, :w]
+        (root / split / wnid).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray(np.ascontiguousarray(x[i].transpose(1, 2, 0))).save(
+                root / split / wnid / f"{wnid}_{i}.JPEG", quality=95
+            )
+        xs.append(x)
+        ys.append(y)
+    data.arrays[split] = (np.concatenate(xs), np.concatenate(ys))
+    return data
+
+
 # --------------------------------------------------------------------------------------------------
 # Fixtures
 
@@ -309,6 +338,12 @@ def tiny_fashion_mnist(tmp_path: Path) -> TinyData:
 def tiny_imagefolder(tmp_path: Path) -> TinyData:
     """An image folder of 32x32 PNGs, classes cat/dog/frog: 4 per class in train, 2 in test."""
     return write_imagefolder(tmp_path / "images")
+
+
+@pytest.fixture
+def tiny_imagenet(tmp_path: Path) -> TinyData:
+    """ImageNet's layout: ``train/<wnid>/*.JPEG``, 3 classes x 8 JPEGs of 40x48."""
+    return write_imagenet_layout(tmp_path / "imagenet")
 
 
 @pytest.fixture

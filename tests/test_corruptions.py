@@ -3,7 +3,8 @@
 The engine was checked pixel for pixel against hendrycks/robustness ``make_cifar_c.py`` (its 19
 functions fed the same random draws; scikit-image 0.26, opencv-python 4.10, ImageMagick 6.9.11 Q16
 via Wand): all 19 corruptions x 5 severities agreed on every pixel of 200 CIFAR-10 test images
-(frost with wcbench's own textures substituted for the photographs). ``GOLDEN`` pins those outputs.
+(frost, then on procedural textures, now crops the official photographs: its golden hash was renewed
+when they replaced the textures). ``GOLDEN`` pins those outputs.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ GOLDEN = {  # sha256[:16] of corrupt(natural_images(6, 7), name, s, seed=0) for 
     "motion_blur": "886022bdacbfe933",
     "zoom_blur": "61012921a5dbba23",
     "snow": "13fe2748341788d4",
-    "frost": "e95b32a262d90837",
+    "frost": "1109aaee24d109df",
     "fog": "0c61b969b59a85db",
     "brightness": "a4bd09adfc4d6c10",
     "contrast": "b5ace9ea9c25a4ee",
@@ -196,9 +197,9 @@ def test_frost_uses_randint5_textures_only(monkeypatch: pytest.MonkeyPatch, imag
     seen: list[int] = []
     real = functions.frost_texture
 
-    def spy(i: int) -> np.ndarray:
+    def spy(i: int, size: int) -> np.ndarray:
         seen.append(i)
-        return real(i)
+        return real(i, size)
 
     monkeypatch.setattr(functions, "frost_texture", spy)
     functions.frost(np.repeat(images, 3, axis=0), 3, np.random.default_rng(0))
@@ -288,7 +289,7 @@ def test_write_c_layout_is_the_official_layout_and_resumes(tmp_path) -> None:
     assert isinstance(images, np.memmap) and n == 40 and lab.dtype == np.int64
     assert set(manifest["corruptions"]) == {"fog", "contrast"}
     recorded = json.loads((out / "wcbench-c.json").read_text())
-    assert recorded["seed"] == 1 and "procedural" in recorded["frost"]
+    assert recorded["seed"] == 1 and "official frost photographs" in recorded["frost"]
     # a rerun keeps finished corruptions (same dataset, seed, engine) and adds the missing ones
     mtime = (out / "fog.npy").stat().st_mtime_ns
     calls.clear()

@@ -122,9 +122,9 @@ class Tester(ABC):
 
 
 def raw_batch(split: Any, pos: Tensor) -> Batch:
-    """Unaugmented [0, 1] images and labels of a SplitData at positions ``pos``."""
-    p = pos.to(split.images.device)
-    return split.images.index_select(0, p).float() / 255, split.labels.index_select(0, p)
+    """Unaugmented [0, 1] images and labels of a search split (``SplitData`` or a streamed split) at
+    positions ``pos``."""
+    return split.raw(pos)
 
 
 def direct_gradients(params: Sequence[Tensor]) -> list[Tensor]:

@@ -113,6 +113,12 @@ def build_tester(
         load_pretrained(tester, path)
         note = f"cache {path}"
     elif want == "pretrain":
+        if not hasattr(ctx.train, "images"):
+            raise ConfigError(
+                "tester_init=pretrain pretrains on a search split held in memory; a streamed "
+                "(stream=true) search has none: --set strategy.tester_init=cache (a cached tester, "
+                "else scratch) or scratch"
+            )
         log.info("ours: pretraining the tester into %s", path)
         pretrain_tester(
             ctx.train, tester, config, cache_dir, dataset_name=ctx.dataset, generator=generator, log=log.info

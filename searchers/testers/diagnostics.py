@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from searchers.testers.auxiliary import build_classifier, train_classifier
 from searchers.testers.pretrain import cache_key
+from wcbench.errors import ConfigError
 from wcbench.runs import atomic_write_bytes, save_checkpoint
 
 log = logging.getLogger("wcbench.ours")
@@ -45,6 +46,11 @@ def reference_classifier(
     trained on the search-train split ``train`` (numbers from ``generator``) and cached. The
     initialisation draws from the global RNG either way."""
     settings = {"arch": arch, "width": width, "iters": iters, "batch": 128}
+    if not hasattr(train, "images"):
+        raise ConfigError(
+            "the reference classifier (Fig. 1) trains on a search split held in memory; a streamed "
+            "(stream=true) search has none: --set strategy.reference_iters=0"
+        )
     if train.images.shape[-1] != 32:  # a search at another resolution (32: the key as before)
         settings["resolution"] = int(train.images.shape[-1])
     path = cache_dir / f"{cache_key('reference', dataset, train.dataset_indices, settings)}.pt"

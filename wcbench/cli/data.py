@@ -19,7 +19,12 @@ worst_app = typer.Typer(
     help="Worst-case test subsets (paper Table 1): build with a reference committee, import, show.",
     no_args_is_help=True,
 )
+imagenet_c_app = typer.Typer(
+    help="ImageNet-C of your own ImageNet-layout data (official make_imagenet_c.py severities).",
+    no_args_is_help=True,
+)
 data_app.add_typer(worst_app, name="worst-case")
+data_app.add_typer(imagenet_c_app, name="imagenet-c")
 app.add_typer(data_app, name="data")
 
 
@@ -181,3 +186,42 @@ def _show(subset, as_json: bool) -> None:  # noqa: ANN001 - WorstCaseSubset (imp
         f"{subset.split} images, sha256 {subset.sha256}"
     )
     console.print(f"provenance: {subset.provenance}")
+
+
+@imagenet_c_app.command("build")
+def imagenet_c_build_cmd(
+    src: Path = typer.Option(..., "--src", help="An ImageNet-layout folder of images: <src>/<wnid>/*.JPEG."),
+    out: Path = typer.Option(..., "--out", help="Output: <out>/<corruption>/<severity>/<wnid>/*.JPEG."),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same images."),
+    corruptions: str | None = typer.Option(
+        None, "--corruptions", help="Comma-separated subset (default: the 15 of the benchmark)."
+    ),
+    severities: str = typer.Option("1,2,3,4,5", "--severities", help="Comma-separated subset of 1..5."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes, one (corruption, severity) each."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+) -> None:
+    """Write ImageNet-C (224x224, official severities and layout) of the images of --src; rerun resumes."""
+    from wcbench.corruptions.imagenet import build_imagenet_c
+
+    names = _names(corruptions)
+    try:
+        sev = [int(v) for v in severities.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--severities takes comma-separated integers 1..5, got {severities!r}") from None
+    start = time.perf_counter()
+
+    def progress(name: str, severity: int, written: int, skipped: int) -> None:
+        if not as_json:
+            note = f" ({skipped} already there)" if skipped else ""
+            console_err.print(f"{name} severity {severity}: {written} images written{note}")
+
+    manifest = build_imagenet_c(
+        src, out, seed=seed, corruptions=names, severities=sev, workers=workers, progress=progress
+    )
+    if as_json:
+        print_json({"out": str(out), **manifest})
+        return
+    console.print(
+        f"ImageNet-C of {manifest['num_images']} images ({manifest['num_classes']} classes) in {out} "
+        f"in {time.perf_counter() - start:.1f} s; score it with --set imagenet-c.root={out}"
+    )

@@ -88,7 +88,10 @@ def score_cmd(
     mean: str | None = option("--mean"),
     std: str | None = option("--std"),
     runs_dir: Path = option(
-        "--runs-dir", Path("runs"), "Here: external models' scores (<dataset>/external-<name>/).", file_okay=False
+        "--runs-dir",
+        Path("runs"),
+        "Here: external models' scores (<dataset>/external-<name>/).",
+        file_okay=False,
     ),
 ) -> None:
     """Score a retrained model (--model DIR) or an external one (--model SPEC) with one or more scorers;

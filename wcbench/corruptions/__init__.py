@@ -1,9 +1,10 @@
-"""The corruption engine: CIFAR-10-C's 19 corruptions at CIFAR scale, and the official -C file layout.
+"""The corruption engine: the 19 corruptions at CIFAR scale (-C ``.npy`` layout) and at ImageNet scale.
 
 Reproduces hendrycks/robustness ``ImageNet-C/create_c/make_cifar_c.py`` (Hendrycks & Dietterich 2019,
 the CIFAR-10-C / CIFAR-100-C of the paper's Table 2) without ImageMagick, OpenCV or scikit-image; see
 :mod:`wcbench.corruptions.functions` for what is kept from the script on purpose and
-:mod:`wcbench.corruptions.frost` for the one thing that cannot be kept (the frost photographs).
+:mod:`wcbench.corruptions.frost` for the frost photographs. :mod:`wcbench.corruptions.imagenet` makes
+ImageNet-C of an ImageNet-layout folder with ``make_imagenet_c.py``'s severities (224x224).
 
     >>> from wcbench.corruptions import corrupt, write_c_layout
     >>> out = corrupt(images_nhwc_uint8, "motion_blur", severity=3, seed=0)   # uint8, same shape

@@ -5,6 +5,8 @@ Each function reproduces the function of the same name in hendrycks/robustness
 Table 2), with that script's severity parameters, on a batch of 32x32 RGB images: ``fn(x, severity,
 rng)`` takes uint8 (N, 32, 32, 3) and returns float values in [0, 255] before the script's final
 ``np.uint8(...)`` cast (which :func:`wcbench.corruptions.corrupt` applies: truncation, not rounding).
+``fn(x, severity, rng, params=IMAGENET_SEVERITY_PARAMS)`` on (N, 224, 224, 3) is ``make_imagenet_c.py``'s
+function of that name (:mod:`wcbench.corruptions.imagenet`): the image size comes from ``x``.
 
 What is kept from the official script, on purpose (as seen running hendrycks/robustness's
 ``make_cifar_c.py`` unchanged):
@@ -41,6 +43,7 @@ from wcbench.corruptions import _ops
 from wcbench.corruptions.frost import frost_texture
 
 Array = np.ndarray
+Params = dict[str, tuple]
 
 SEVERITY_PARAMS: dict[str, tuple] = {
     "gaussian_noise": (0.04, 0.06, 0.08, 0.09, 0.10),
@@ -103,23 +106,27 @@ def _unit(x: Array) -> Array:
 # ---------------------------------------------------------------------------------------------- noise
 
 
-def gaussian_noise(x: Array, severity: int, rng: np.random.Generator) -> Array:
+def gaussian_noise(
+    x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS
+) -> Array:
     """``clip(x + N(0, c)) * 255``, c = sigma on the [0, 1] scale."""
-    c = SEVERITY_PARAMS["gaussian_noise"][severity - 1]
+    c = params["gaussian_noise"][severity - 1]
     x = _unit(x)
     return np.clip(x + rng.normal(size=x.shape, scale=c), 0, 1) * 255
 
 
-def shot_noise(x: Array, severity: int, rng: np.random.Generator) -> Array:
+def shot_noise(x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS) -> Array:
     """``clip(Poisson(x * c) / c) * 255``."""
-    c = SEVERITY_PARAMS["shot_noise"][severity - 1]
+    c = params["shot_noise"][severity - 1]
     x = _unit(x)
     return np.clip(rng.poisson(x * c) / c, 0, 1) * 255
 
 
-def impulse_noise(x: Array, severity: int, rng: np.random.Generator) -> Array:
+def impulse_noise(
+    x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS
+) -> Array:
     """scikit-image ``random_noise(mode='s&p', amount=c)``: each value flipped w.p. c, to 1 or 0 evenly."""
-    c = SEVERITY_PARAMS["impulse_noise"][severity - 1]
+    c = params["impulse_noise"][severity - 1]
     x = _unit(x).copy()
     flipped = rng.random(x.shape) <= c
     salted = rng.random(x.shape) <= 0.5
@@ -128,9 +135,11 @@ def impulse_noise(x: Array, severity: int, rng: np.random.Generator) -> Array:
     return np.clip(x, 0, 1) * 255
 
 
-def speckle_noise(x: Array, severity: int, rng: np.random.Generator) -> Array:
+def speckle_noise(
+    x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS
+) -> Array:
     """``clip(x + x * N(0, c)) * 255``."""
-    c = SEVERITY_PARAMS["speckle_noise"][severity - 1]
+    c = params["speckle_noise"][severity - 1]
     x = _unit(x)
     return np.clip(x + x * rng.normal(size=x.shape, scale=c), 0, 1) * 255
 
@@ -138,9 +147,11 @@ def speckle_noise(x: Array, severity: int, rng: np.random.Generator) -> Array:
 # ---------------------------------------------------------------------------------------------- blur
 
 
-def gaussian_blur(x: Array, severity: int, rng: np.random.Generator) -> Array:
+def gaussian_blur(
+    x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS
+) -> Array:
     """scikit-image ``gaussian(x, sigma=c)`` per channel (mode nearest, truncate 4)."""
-    c = SEVERITY_PARAMS["gaussian_blur"][severity - 1]
+    c = params["gaussian_blur"][severity - 1]
     return np.clip(_ops.sk_gaussian(_unit(x), c, channels=True), 0, 1) * 255
 
 
@@ -153,8 +164,8 @@ def glass_shuffle(y: Array, draws: Array, delta: int = 1) -> Array:
     to (2, 2) and read only neighbours at (h - 1 or h, w - 1 or w), not yet visited in that pass, so each
     pass is a parallel gather from the previous pass's image.
     """
-    n = y.shape[0]
-    lo, hi = delta + 1, SIZE - delta
+    n, size = y.shape[0], y.shape[1]
+    lo, hi = delta + 1, size - delta
     span = hi - lo + 1
     rows = torch.arange(lo, hi + 1).view(1, span, 1)
     cols = torch.arange(lo, hi + 1).view(1, 1, span)
@@ -167,16 +178,49 @@ def glass_shuffle(y: Array, draws: Array, delta: int = 1) -> Array:
     return t.numpy()
 
 
-def glass_blur(x: Array, severity: int, rng: np.random.Generator) -> Array:
+def glass_shuffle_sequential(y: Array, draws: Array, delta: int) -> Array:
+    """The official "swap" pass for any ``delta`` (ImageNet-C: up to 4), in the script's visiting order.
+
+    ``draws`` (N, iterations, span, span, 2) holds ``(dx, dy)`` in the script's loop order (h = S - delta
+    down to delta + 1, then w likewise). Each visit copies: ``x[h, w] = x[h + dy, w + dx]`` as it is at
+    that moment. Rows are visited one after another (a row reads rows below it that this pass already
+    changed); within a row, a pixel whose source lies to its right in the same row (already visited)
+    takes that pixel's new value, resolved by pointer jumping, so a row is a few vectorised steps.
+    """
+    y = np.array(y, copy=True)
+    n, size = y.shape[0], y.shape[1]
+    hi = size - delta
+    cols = np.arange(hi, delta, -1)  # visiting order of w
+    bi = np.arange(n)[:, None]
+    for it in range(draws.shape[1]):
+        for i, h in enumerate(range(hi, delta, -1)):
+            dx, dy = draws[:, it, i, :, 0], draws[:, it, i, :, 1]  # (N, span) in visiting order
+            src_r, src_c = h + dy, cols[None, :] + dx
+            value = y[
+                bi, src_r, src_c
+            ]  # every source's current value (rows above and the row's left part unvisited)
+            chained = (dy == 0) & (dx > 0) & (src_c <= hi)  # a pixel of this row visited before it
+            # position of the source in visiting order (earlier = larger w): k = hi - c
+            ptr = np.where(chained, hi - src_c, np.arange(cols.size)[None, :])
+            for _ in range(int(np.ceil(np.log2(max(cols.size, 2)))) + 1):
+                ptr = np.take_along_axis(ptr, ptr, axis=1)
+            y[:, h, delta + 1 : hi + 1] = np.take_along_axis(value, ptr[..., None], axis=1)[:, ::-1]
+    return y
+
+
+def glass_blur(x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS) -> Array:
     """Blur, then ``iterations`` passes of the official local pixel "swap" (a copy), then blur again."""
-    sigma, delta, iterations = SEVERITY_PARAMS["glass_blur"][severity - 1]
-    n = x.shape[0]
+    sigma, delta, iterations = params["glass_blur"][severity - 1]
+    n, size = x.shape[0], x.shape[1]
     y = (_ops.sk_gaussian(_unit(x), sigma, channels=True) * 255).astype(np.uint8)
-    span = SIZE - 2 * delta
+    span = size - 2 * delta
     # the script draws (dx, dy) = randint(-delta, delta, 2) per pixel, h = 31..2 then w = 31..2:
     # offsets are -1 or 0 only (randint's high is exclusive); reversed to row-major (2..31) order
-    draws = rng.integers(-delta, delta, size=(n, iterations, span, span, 2))[:, :, ::-1, ::-1]
-    y = glass_shuffle(y, draws, delta)
+    draws = rng.integers(-delta, delta, size=(n, iterations, span, span, 2))
+    if delta == 1:
+        y = glass_shuffle(y, draws[:, :, ::-1, ::-1], delta)
+    else:  # ImageNet scale: offsets reach pixels already visited in the pass
+        y = glass_shuffle_sequential(y, draws, delta)
     return np.clip(_ops.sk_gaussian(y / 255.0, sigma, channels=True), 0, 1) * 255
 
 
@@ -195,31 +239,35 @@ def _disk(radius: float, alias_blur: float) -> np.ndarray:
     return _ops.cv_sep_filter_2d(disk, k, k)
 
 
-def defocus_blur(x: Array, severity: int, rng: np.random.Generator) -> Array:
+def defocus_blur(
+    x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS
+) -> Array:
     """Each channel correlated (``cv2.filter2D``, reflect-101) with the anti-aliased disk kernel."""
-    radius, alias = SEVERITY_PARAMS["defocus_blur"][severity - 1]
+    radius, alias = params["defocus_blur"][severity - 1]
     kernel = _disk(radius, alias).astype(np.float64)
     # rows and columns of zeros add exact zeros to every sum: correlate with the non-zero core only
+    mid = kernel.shape[0] // 2  # 8 for radius <= 8 (a 17x17 grid), else the radius
     nz = np.flatnonzero(np.abs(kernel).sum(axis=0) + np.abs(kernel).sum(axis=1))
-    r = int(max(abs(nz[0] - 8), abs(nz[-1] - 8))) if nz.size else 0
-    core = kernel[8 - r : 8 + r + 1, 8 - r : 8 + r + 1]
+    r = int(max(abs(nz[0] - mid), abs(nz[-1] - mid))) if nz.size else 0
+    core = kernel[mid - r : mid + r + 1, mid - r : mid + r + 1]
     out = _ops.correlate_reflect101(_unit(x), core)
     return np.clip(out, 0, 1) * 255
 
 
-def motion_blur(x: Array, severity: int, rng: np.random.Generator) -> Array:
+def motion_blur(x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS) -> Array:
     """ImageMagick ``MotionBlurImage(radius, sigma, angle ~ U(-45, 45))`` through 8-bit PNG."""
-    radius, sigma = SEVERITY_PARAMS["motion_blur"][severity - 1]
+    radius, sigma = params["motion_blur"][severity - 1]
     angles = rng.uniform(-45, 45, size=x.shape[0])
     x = np.asarray(x, dtype=np.uint8)
     out = _blockwise(lambda xb, ab: _ops.im_motion_blur_u8(xb, radius, sigma, ab), x.shape[0], x, angles)
     return out.astype(np.float64)
 
 
-def zoom_blur(x: Array, severity: int, rng: np.random.Generator) -> Array:
+def zoom_blur(x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS) -> Array:
     """Mean of the image and its centre zooms by ``np.arange(1, stop, 0.01)`` (float32, as the script)."""
-    stop = SEVERITY_PARAMS["zoom_blur"][severity - 1]
-    factors = np.arange(1, stop, 0.01)
+    spec = params["zoom_blur"][severity - 1]
+    stop, step = spec if isinstance(spec, tuple) else (spec, 0.01)  # CIFAR: stop; ImageNet: (stop, step)
+    factors = np.arange(1, stop, step)
 
     def block(xb: Array) -> Array:
         xf = (np.asarray(xb) / 255.0).astype(np.float32)
@@ -235,52 +283,55 @@ def zoom_blur(x: Array, severity: int, rng: np.random.Generator) -> Array:
 # ---------------------------------------------------------------------------------------------- weather
 
 
-def snow(x: Array, severity: int, rng: np.random.Generator) -> Array:
+def snow(x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS) -> Array:
     """Zoomed Gaussian snow layer, thresholded, motion-blurred (angle ~ U(-135, -45)), added twice."""
-    c = SEVERITY_PARAMS["snow"][severity - 1]
-    n = x.shape[0]
+    c = params["snow"][severity - 1]
+    n, size = x.shape[0], x.shape[1]
     xf = np.asarray(x, dtype=np.float32) / np.float32(255.0)
-    layer = rng.normal(size=(n, SIZE, SIZE), loc=c[0], scale=c[1])
+    layer = rng.normal(size=(n, size, size), loc=c[0], scale=c[1])
     layer = _ops.clipped_zoom(layer[..., None], c[2])
     layer[layer < c[3]] = 0
     layer8 = (np.clip(layer[..., 0], 0, 1) * 255).astype(np.uint8)
     angles = rng.uniform(-135, -45, size=n)
     blurred = _ops.im_motion_blur_u8(layer8, c[4], c[5], angles) / 255.0
     blurred = blurred[..., None]
-    gray = _ops.cv_rgb2gray_f32(xf).reshape(n, SIZE, SIZE, 1)
+    gray = _ops.cv_rgb2gray_f32(xf).reshape(n, size, size, 1)
     xf = c[6] * xf + (1 - c[6]) * np.maximum(xf, gray * np.float32(1.5) + np.float32(0.5))
     return np.clip(xf + blurred + np.rot90(blurred, k=2, axes=(1, 2)), 0, 1) * 255
 
 
-def frost(x: Array, severity: int, rng: np.random.Generator) -> Array:
-    """``clip(c0 * x + c1 * crop)``, a random 32x32 crop of texture ``randint(5)`` (procedural textures)."""
-    c = SEVERITY_PARAMS["frost"][severity - 1]
-    n = x.shape[0]
+def frost(x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS) -> Array:
+    """``clip(c0 * x + c1 * crop)``, a random crop of photograph ``randint(5)`` (:func:`frost_texture`:
+    shrunk by 0.2 for CIFAR-sized images, whole at ImageNet scale)."""
+    c = params["frost"][severity - 1]
+    n, size = x.shape[0], x.shape[1]
     idx = rng.integers(5, size=n)
-    crops = np.empty((n, SIZE, SIZE, 3), dtype=np.uint8)
+    crops = np.empty((n, size, size, 3), dtype=np.uint8)
     for k in range(n):
-        tex = frost_texture(int(idx[k]))
-        r0 = rng.integers(0, tex.shape[0] - SIZE)
-        c0 = rng.integers(0, tex.shape[1] - SIZE)
-        crops[k] = tex[r0 : r0 + SIZE, c0 : c0 + SIZE]
+        tex = frost_texture(int(idx[k]), size)
+        r0 = rng.integers(0, tex.shape[0] - size)
+        c0 = rng.integers(0, tex.shape[1] - size)
+        crops[k] = tex[r0 : r0 + size, c0 : c0 + size]
     return np.clip(c[0] * np.asarray(x, dtype=np.float64) + c[1] * crops, 0, 255)
 
 
-def fog(x: Array, severity: int, rng: np.random.Generator) -> Array:
+def fog(x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS) -> Array:
     """Add ``c0`` x a 32x32 plasma fractal (decay ``c1``), rescale by max / (max + c0)."""
-    c = SEVERITY_PARAMS["fog"][severity - 1]
+    c = params["fog"][severity - 1]
     xf = _unit(x)
     max_val = xf.max(axis=(1, 2, 3), keepdims=True)
-    xf = xf + c[0] * _ops.plasma_fractal(rng, xf.shape[0], 32, c[1])[:, :SIZE, :SIZE, None]
+    size = xf.shape[1]
+    mapsize = 1 << (size - 1).bit_length()  # make_cifar_c: 32; make_imagenet_c: 256 (cropped to 224)
+    xf = xf + c[0] * _ops.plasma_fractal(rng, xf.shape[0], mapsize, c[1])[:, :size, :size, None]
     return np.clip(xf * max_val / (max_val + c[0]), 0, 1) * 255
 
 
-def spatter(x: Array, severity: int, rng: np.random.Generator) -> Array:
+def spatter(x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS) -> Array:
     """Water (severities 1-3: Canny/distance-transform shading, pale turquoise) or mud (4-5, brown)."""
-    c = SEVERITY_PARAMS["spatter"][severity - 1]
-    n = x.shape[0]
+    c = params["spatter"][severity - 1]
+    n, size = x.shape[0], x.shape[1]
     xf = np.asarray(x, dtype=np.float32) / np.float32(255.0)
-    liquid = rng.normal(size=(n, SIZE, SIZE), loc=c[0], scale=c[1])
+    liquid = rng.normal(size=(n, size, size), loc=c[0], scale=c[1])
     liquid = _ops.sk_gaussian(liquid, c[2], channels=False)
     liquid[liquid < c[3]] = 0
     if c[5] == 0:
@@ -313,33 +364,35 @@ def spatter(x: Array, severity: int, rng: np.random.Generator) -> Array:
 # ---------------------------------------------------------------------------------------------- digital
 
 
-def brightness(x: Array, severity: int, rng: np.random.Generator) -> Array:
+def brightness(x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS) -> Array:
     """HSV value + c (clipped), back to RGB."""
-    c = SEVERITY_PARAMS["brightness"][severity - 1]
+    c = params["brightness"][severity - 1]
     hsv = _ops.rgb2hsv(_unit(x))
     hsv[..., 2] = np.clip(hsv[..., 2] + c, 0, 1)
     return np.clip(_ops.hsv2rgb(hsv), 0, 1) * 255
 
 
-def contrast(x: Array, severity: int, rng: np.random.Generator) -> Array:
+def contrast(x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS) -> Array:
     """``(x - mean) * c + mean`` with per-image, per-channel means."""
-    c = SEVERITY_PARAMS["contrast"][severity - 1]
+    c = params["contrast"][severity - 1]
     xf = _unit(x)
     means = np.mean(xf, axis=(1, 2), keepdims=True)
     return np.clip((xf - means) * c + means, 0, 1) * 255
 
 
-def saturate(x: Array, severity: int, rng: np.random.Generator) -> Array:
+def saturate(x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS) -> Array:
     """HSV saturation * c0 + c1 (clipped), back to RGB."""
-    c = SEVERITY_PARAMS["saturate"][severity - 1]
+    c = params["saturate"][severity - 1]
     hsv = _ops.rgb2hsv(_unit(x))
     hsv[..., 1] = np.clip(hsv[..., 1] * c[0] + c[1], 0, 1)
     return np.clip(_ops.hsv2rgb(hsv), 0, 1) * 255
 
 
-def jpeg_compression(x: Array, severity: int, rng: np.random.Generator) -> Array:
+def jpeg_compression(
+    x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS
+) -> Array:
     """Pillow JPEG round trip at quality c (Pillow's defaults otherwise, as the script)."""
-    quality = SEVERITY_PARAMS["jpeg_compression"][severity - 1]
+    quality = params["jpeg_compression"][severity - 1]
     out = np.empty_like(np.asarray(x, dtype=np.uint8))
     for k in range(out.shape[0]):
         buf = io.BytesIO()
@@ -350,31 +403,34 @@ def jpeg_compression(x: Array, severity: int, rng: np.random.Generator) -> Array
     return out
 
 
-def pixelate(x: Array, severity: int, rng: np.random.Generator) -> Array:
+def pixelate(x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS) -> Array:
     """Pillow BOX resize to ``int(32 * c)`` and back to 32."""
-    c = SEVERITY_PARAMS["pixelate"][severity - 1]
-    small = int(SIZE * c)
+    c = params["pixelate"][severity - 1]
+    size = x.shape[1]
+    small = int(size * c)
     out = np.empty_like(np.asarray(x, dtype=np.uint8))
     for k in range(out.shape[0]):
         im = Image.fromarray(np.asarray(x[k], dtype=np.uint8))
-        out[k] = np.asarray(im.resize((small, small), Image.BOX).resize((SIZE, SIZE), Image.BOX))
+        out[k] = np.asarray(im.resize((small, small), Image.BOX).resize((size, size), Image.BOX))
     return out
 
 
-def elastic_transform(x: Array, severity: int, rng: np.random.Generator) -> Array:
+def elastic_transform(
+    x: Array, severity: int, rng: np.random.Generator, params: Params = SEVERITY_PARAMS
+) -> Array:
     """Random affine (``cv2.warpAffine``, reflect-101) then a smooth displacement field (scipy, reflect)."""
-    c = SEVERITY_PARAMS["elastic_transform"][severity - 1]
-    n = x.shape[0]
+    c = params["elastic_transform"][severity - 1]
+    n, size = x.shape[0], x.shape[1]
     img = np.asarray(x, dtype=np.float32) / np.float32(255.0)
-    center = np.float32((SIZE, SIZE)) // 2
-    square = SIZE // 3
+    center = np.float32((size, size)) // 2
+    square = size // 3
     pts1 = np.float32([center + square, [center[0] + square, center[1] - square], center - square])
     # the script's draws, in its order: affine jitter, then the dx field, then the dy field
     jitter = rng.uniform(-c[2], c[2], size=(n, 3, 2)).astype(np.float32)
-    u_dx = rng.uniform(-1, 1, size=(n, SIZE, SIZE))
-    u_dy = rng.uniform(-1, 1, size=(n, SIZE, SIZE))
-    rows = np.arange(SIZE, dtype=np.float64)[None, :, None]
-    cols = np.arange(SIZE, dtype=np.float64)[None, None, :]
+    u_dx = rng.uniform(-1, 1, size=(n, size, size))
+    u_dy = rng.uniform(-1, 1, size=(n, size, size))
+    rows = np.arange(size, dtype=np.float64)[None, :, None]
+    cols = np.arange(size, dtype=np.float64)[None, None, :]
 
     def block(ib: Array, jb: Array, ub_dx: Array, ub_dy: Array) -> Array:
         pts2 = pts1[None] + jb

@@ -24,7 +24,7 @@ import numpy as np
 from wcbench.corruptions.engine import ALL_CORRUPTIONS, IMAGE_SIZE, SEVERITIES, corrupt
 from wcbench.errors import DatasetError
 
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"  # 2: frost crops the official photographs (1: procedural textures)
 MANIFEST_FILE = "wcbench-c.json"
 C_LAYOUT = (
     "the CIFAR-10-C layout: <root>/<corruption>.npy uint8 (5n, 32, 32, 3), severities 1..5 in blocks of n, "
@@ -178,7 +178,7 @@ def write_c_layout(
         "seed": int(seed),
         "engine_version": ENGINE_VERSION,
         "generator": "wcbench.corruptions: hendrycks/robustness make_cifar_c.py, CIFAR-scale severities",
-        "frost": "procedural textures (wcbench.corruptions.frost), not the official frost photographs",
+        "frost": "the official frost photographs (imagecorruptions 1.1.2 wheel, Apache-2.0), shrunk by 0.2",
         "corruptions": done,
     }
     todo = [c for c in names if c not in done]
