@@ -43,7 +43,9 @@ def corrupt_cmd(
         None, "--out", help="Output folder (default: <data root>/<dataset>-C, where `cifar-c` looks)."
     ),
     split: str = typer.Option("test", "--split", help="The split to corrupt."),
-    seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same bytes."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, max=2**31 - 1, help="Seed: the same seed gives the same bytes."
+    ),
     corruptions: str | None = typer.Option(
         None, "--corruptions", help="Comma-separated subset (default: all 19, the 15 and the 4 extra)."
     ),
@@ -87,7 +89,7 @@ def build_cmd(
     committee: str = typer.Option(
         "paper", "--committee", help="paper (3 ResNet-18) | darts (3 DARTS_V2) | quick"
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the committee."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**31 - 1, help="Seed of the committee."),
     split: str = typer.Option("test", "--split", help="The split to pick from."),
     out: Path | None = typer.Option(
         None,

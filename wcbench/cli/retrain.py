@@ -32,7 +32,7 @@ def retrain_cmd(
         "paper", "--preset", help="paper (Tables 33-36) | quick (CPU, minutes) | smoke (CPU, seconds; tests)."
     ),
     family: str | None = typer.Option(None, "--family", help=FAMILY_HELP),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**31 - 1, help="Random seed."),
     overrides: list[str] | None = typer.Option(None, "--set", help="Override a setting: --set epochs=10."),
     data_root: str | None = typer.Option(None, "--data-root", help="Data root (default $WCBENCH_DATA)."),
     download: bool = typer.Option(False, "--download", help="Download the dataset if the library can."),

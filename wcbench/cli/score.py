@@ -73,7 +73,11 @@ def score_cmd(
         None, "--device", help="cpu | cuda | cuda:N (default: cuda if available)."
     ),
     seed: int | None = typer.Option(
-        None, "--seed", help="Seed for subsets and random starts (default: the retrain's)."
+        None,
+        "--seed",
+        min=0,
+        max=2**31 - 1,
+        help="Seed for subsets and random starts (default: the retrain's).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the score records as JSON."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
@@ -125,7 +129,7 @@ def evaluate_cmd(
     out: Path = typer.Option(..., "--out", help="Output directory: retrain/<dataset>/ and scores/ go here."),
     preset: str = typer.Option("paper", "--preset", help="paper | quick | smoke."),
     family: str | None = typer.Option(None, "--family", help=FAMILY_HELP),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**31 - 1, help="Random seed."),
     overrides: list[str] | None = typer.Option(None, "--set", help="Retrain setting: --set epochs=10."),
     score_overrides: list[str] | None = typer.Option(
         None, "--score-set", help="Scorer setting: --score-set attacks.num_examples=500."

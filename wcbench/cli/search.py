@@ -20,7 +20,9 @@ def search(
         None, "--dataset", help="Dataset searched on (default: cifar10, or digits with a CPU preset)."
     ),
     preset: str = typer.Option("paper", "--preset", help="paper | quick | smoke"),
-    seed: int = typer.Option(0, "--seed", help="Seed of the search split, initialisation and data order."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, max=2**31 - 1, help="Seed of the search split, initialisation and data order."
+    ),
     space: str = typer.Option("darts", "--space", help="darts | s1 | s2 | s3 | s4 (RobustDARTS)."),
     settings: list[str] = typer.Option(
         None, "--set", help="Override a preset value: key=value (strategy.key=value for the strategy)."

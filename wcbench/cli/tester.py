@@ -28,7 +28,9 @@ def pretrain(
         "--algorithm",
         help="Search algorithm whose `ours` preset to use (default: darts2nd for gan, pdarts).",
     ),
-    seed: int = typer.Option(0, "--seed", help="The seed of the search split the tester is trained on."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, max=2**31 - 1, help="The seed of the search split the tester is trained on."
+    ),
     overrides: list[str] | None = typer.Option(
         None, "--set", help="Tester setting: --set generator=sngan --set pretrain_iters=1000."
     ),
