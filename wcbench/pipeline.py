@@ -195,7 +195,11 @@ def preflight(plan: RunPlan) -> dict[str, Any]:
                 raise
             data[split] = "missing: --download fetches it"
     root = _writable_root(plan.runs_dir)
-    if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
+    try:  # os.access says yes to root on a read-only mount; the mount's flag does not
+        read_only = bool(os.statvfs(root).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        read_only = False
+    if not root.is_dir() or read_only or not os.access(root, os.W_OK | os.X_OK):
         raise ConfigError(
             f"--runs-dir {plan.runs_dir}: {root} is not a writable folder; choose another --runs-dir"
         )

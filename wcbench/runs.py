@@ -96,12 +96,22 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _named(exc: OSError, target: Path) -> OSError:
+    """``exc`` naming the file the user asked for (the CLI reports it as one line, exit 2)."""
+    if exc.filename is not None and exc.errno is not None:
+        return exc
+    return OSError(exc.errno, exc.strerror or str(exc), str(target))
+
+
 @contextlib.contextmanager
 def _atomic_target(path: str | os.PathLike[str]) -> Iterator[tuple[io.BufferedWriter, Path]]:
     """Yield a binary temp file beside ``path``; on success fsync it and ``os.replace`` it onto ``path``."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _named(exc, target) from exc
     tmp = Path(tmp_name)
     try:
         with contextlib.suppress(OSError, AttributeError):
@@ -111,9 +121,11 @@ def _atomic_target(path: str | os.PathLike[str]) -> Iterator[tuple[io.BufferedWr
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.filename is None:  # ENOSPC from write/fsync names no file
+            raise _named(exc, target) from exc
         raise
     _fsync_dir(target.parent)
 
@@ -275,8 +287,10 @@ def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> N
     """
     import torch
 
+    buf = io.BytesIO()  # serialised first: a full disk then fails in write() with ENOSPC and the path,
+    torch.save(dict(state), buf)  # not inside torch's zip writer ("enforce fail at inline_container.cc")
     with _atomic_target(path) as (fh, _):
-        torch.save(dict(state), fh)
+        fh.write(buf.getbuffer())
 
 
 _BOILERPLATE = ("Weights only load failed", "Check the documentation", "Please file an issue", "In PyTorch")
