@@ -7,8 +7,9 @@
 - ``peak_train_memory_mb``: one training step (forward with the auxiliary head, backward, SGD step)
   at the retrain's batch size: ``torch.cuda.max_memory_allocated`` on CUDA; on CPU the peak RSS
   increase of a fresh process over that step (the score says which);
-- ``search_gpu_hours``: the sum of ``wall_time_s`` in ``<run>/search/history.jsonl`` when the model
-  comes from a search run, in GPU-h when the run's manifest records CUDA, else CPU-h.
+- ``search_gpu_hours`` / ``search_cpu_hours``: the sum of ``wall_time_s`` in
+  ``<run>/search/history.jsonl`` when the model comes from a search run, in GPU-h for epochs run on a
+  GPU and CPU-h for epochs run on the CPU (a unit is the unit of the device that ran).
 
 The network is the one retrained (``retrain.json``), or, for ``wcbench score --genotype G --dataset
 cifar10|cifar100|imagenet``, the paper's evaluation network exactly as ``wcbench genotype show`` builds it,
@@ -33,7 +34,7 @@ from wcbench.metrics import MetricSpec
 from wcbench.networks import count_macs, count_params
 from wcbench.published import MACS_COUNTER
 from wcbench.registry import SCORERS
-from wcbench.runs import read_json, read_jsonl
+from wcbench.runs import search_hours
 
 
 class CostParams(BaseModel):
@@ -198,22 +199,12 @@ def train_memory_mb(ctx: ScoreContext, batch: int) -> tuple[float | None, str]:
     ), "CPU: peak RSS increase of a fresh process over one training step (ru_maxrss - RSS before)"
 
 
-def search_cost(ctx: ScoreContext) -> tuple[float, str, str] | None:
-    """(hours, unit, source) from ``<run>/search/history.jsonl``, when the model comes from a search run."""
+def search_cost(ctx: ScoreContext) -> dict[str, tuple[float, str]]:
+    """``{metric: (hours, unit)}`` of the search run the model comes from (:func:`wcbench.runs.search_hours`:
+    ``search_gpu_hours`` in GPU-h, ``search_cpu_hours`` in CPU-h, by the device that ran); empty otherwise."""
     if ctx.run_dir is None:
-        return None
-    history = Path(ctx.run_dir) / "search" / "history.jsonl"
-    if not history.is_file():
-        return None
-    seconds = sum(
-        float(r["wall_time_s"])
-        for r in read_jsonl(history)
-        if isinstance(r.get("wall_time_s"), int | float) and not isinstance(r["wall_time_s"], bool)
-    )
-    manifest_path = Path(ctx.run_dir) / "manifest.json"
-    manifest = read_json(manifest_path) if manifest_path.is_file() else {}
-    cuda = isinstance(manifest, dict) and bool(manifest.get("cuda_version"))
-    return seconds / 3600.0, "GPU-h" if cuda else "CPU-h", str(history)
+        return {}
+    return search_hours(ctx.run_dir)
 
 
 @SCORERS.register("cost")
@@ -232,6 +223,7 @@ class CostScorer(Scorer):
         MetricSpec("latency_bs256_ms", "ms", "lower", "latency b=256"),
         MetricSpec("peak_train_memory_mb", "MB", "lower", "peak memory"),
         MetricSpec("search_gpu_hours", "GPU-h", "lower", "search cost"),
+        MetricSpec("search_cpu_hours", "CPU-h", "lower", "search cost"),
     )
 
     def run(self, ctx: ScoreContext, params: CostParams) -> ScoreResult:
@@ -252,9 +244,8 @@ class CostScorer(Scorer):
             mb, memory_how = train_memory_mb(ctx, batch)
             metrics["peak_train_memory_mb"] = metric(mb, "MB", batch_size=batch)
         found = search_cost(ctx)
-        if found is not None:
-            hours, unit, _ = found
-            metrics["search_gpu_hours"] = metric(hours, unit)
+        for name, (hours, unit) in found.items():
+            metrics[name] = metric(hours, unit)
         return ScoreResult(
             metrics=metrics,
             dataset=ctx.dataset,
@@ -274,7 +265,7 @@ class CostScorer(Scorer):
                 "macs_counter": MACS_COUNTER,
                 "latency": "median of eval forward passes after warm-up, fp32, torch.inference_mode",
                 "memory_measure": memory_how,
-                "search_history": found[2] if found else None,
+                "search_history": str(Path(ctx.run_dir) / "search" / "history.jsonl") if found else None,
                 "threads": torch.get_num_threads(),
             },
         )

@@ -168,28 +168,46 @@ def read_subset(path: str | Path) -> WorstCaseSubset:
 
 
 def parse_index_file(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
-    """Indices from a JSON list, a JSON object with ``indices`` (other keys returned), or text (ints)."""
+    """Indices from a JSON list, a JSON object with ``indices`` (other keys returned), or text (ints).
+
+    Binary files (a pickle, an image), integers outside int64, nesting too deep for the JSON reader and
+    other malformed content are one-line errors naming the file; nothing is unpickled.
+    """
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"index file {path} not found")
-    text = path.read_text()
+    hint = "give a JSON list of integers, or integers separated by spaces, commas or newlines"
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path} is a binary file, not an index list; {hint}") from None
+    except OSError as exc:
+        raise DatasetError(f"cannot read index file {path} ({exc.strerror or exc})") from None
+    if "\x00" in text:
+        raise DatasetError(f"{path} is a binary file, not an index list; {hint}")
     meta: dict[str, Any] = {}
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
         tokens = [t for t in re.split(r"[\s,;]+", text.strip()) if t]
         try:
-            values = [int(t) for t in tokens]
+            values = [int(t) for t in tokens if len(t) <= 19]
+            if len(values) != len(tokens):
+                raise ValueError("a number too long to be an index")
         except ValueError as exc:
             raise DatasetError(
                 f"{path}: expected integers separated by spaces, commas or newlines ({exc})"
             ) from exc
-        return np.asarray(values, dtype=np.int64), meta
+        data = values
+    except (RecursionError, ValueError) as exc:  # nesting too deep, or an integer over Python's digit limit
+        raise DatasetError(f"{path}: cannot read it as JSON ({str(exc).split(';')[0]}); {hint}") from None
     if isinstance(data, dict):
         meta = {k: v for k, v in data.items() if k != "indices"}
         data = data.get("indices")
     if not isinstance(data, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in data):
         raise DatasetError(f"{path}: expected a JSON list of integers (or an object with 'indices')")
+    if any(not -(2**63) <= v < 2**63 for v in data):
+        raise DatasetError(f"{path}: an index is too large to be an example's index")
     return np.asarray(data, dtype=np.int64), meta
 
 

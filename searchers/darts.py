@@ -17,7 +17,11 @@ difference at the original w with ``R = 0.01 / ||v||``::
 checks the finite difference (tests) and is available to users (costs a double backward).
 The perturbed and unrolled weights are passed with ``torch.func.functional_call``: the model is never
 copied and its parameters are never modified in place, so restoring w is exact (the official code's
-``p += R v; p -= 2 R v; p += R v`` is not).
+``p += R v; p -= 2 R v; p += R v`` is not). The forward at the unrolled weights w' runs on throw-away
+copies of the buffers, so it leaves the supernet's BatchNorm running statistics and batch counters
+untouched: the official code evaluates ``L_val(w')`` on a fresh copy (``_construct_model_from_theta``),
+while its unrolling and finite-difference forwards at w and w +- R v do update the supernet's
+statistics, as they do here.
 """
 
 from __future__ import annotations
@@ -60,11 +64,21 @@ class Darts2ndConfig(SearchConfig):
     fd_r: float = Field(0.01, gt=0, description="finite-difference step R = fd_r / ||v|| (DARTS)")
 
 
-def model_at(algorithm: SearchAlgorithm, weights: dict[str, Tensor]) -> ModelFn:
-    """The algorithm's forward with its weight parameters replaced by ``weights`` (A unchanged)."""
+def model_at(
+    algorithm: SearchAlgorithm, weights: dict[str, Tensor], *, throwaway_buffers: bool = False
+) -> ModelFn:
+    """The algorithm's forward with its weight parameters replaced by ``weights`` (A unchanged).
+
+    With ``throwaway_buffers`` the forward also runs on copies of the module's buffers (BatchNorm
+    running statistics, ``num_batches_tracked``), taken once: its train-mode updates land on the copies
+    and the module keeps its own, as the official DARTS's forward on a copy of the model at w'.
+    """
+    tensors = dict(weights)
+    if throwaway_buffers:
+        tensors.update({n: b.detach().clone() for n, b in algorithm.named_buffers() if n not in tensors})
 
     def fn(x: Tensor) -> Tensor:
-        return functional_call(algorithm, weights, (x,))
+        return functional_call(algorithm, tensors, (x,))
 
     return fn
 
@@ -149,7 +163,7 @@ def darts2nd_hypergradient(
     n_arch = len(arch)
     if mode == "exact":
         w_prime = unrolled_weights(algorithm, train_batch, eta, weight_optimizer, create_graph=True)
-        loss = objective(model_at(algorithm, w_prime))
+        loss = objective(model_at(algorithm, w_prime, throwaway_buffers=True))
         reg = algorithm.arch_regularizer()
         total = loss if reg is None else loss + reg
         grads = torch.autograd.grad(total, list(arch) + list(extra), allow_unused=True)
@@ -161,7 +175,7 @@ def darts2nd_hypergradient(
         n: t.requires_grad_(True)
         for n, t in unrolled_weights(algorithm, train_batch, eta, weight_optimizer).items()
     }
-    loss = objective(model_at(algorithm, w_prime))
+    loss = objective(model_at(algorithm, w_prime, throwaway_buffers=True))
     reg = algorithm.arch_regularizer()
     total = loss if reg is None else loss + reg
     wp = list(w_prime.values())

@@ -1,7 +1,7 @@
 """`wcbench leaderboard` and `wcbench compare` on a run tree written in the on-disk layout.
 
-The issue's acceptance check, with the runs written directly: two searchers x two seeds, then
-`wcbench leaderboard --format md` shows both rows with n=2 and a p-value equal to scipy's.
+The issue's acceptance check, with the runs written directly: two searchers x three seeds, then
+`wcbench leaderboard --format md` shows both rows with n=3 and a p-value equal to scipy's.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from scipy import stats
 
 from wcbench.cli import main
 
-WC = {"ours-pdarts": {1: 27.9, 2: 28.4}, "pdarts": {1: 29.0, 2: 29.8}}  # worst-case error (%) per seed
-ALL = {"ours-pdarts": {1: 18.3, 2: 18.6}, "pdarts": {1: 19.4, 2: 19.8}}
+# worst-case error (%) per seed; three seeds: fewer is no test (wcbench.report.fairness)
+WC = {"ours-pdarts": {1: 27.9, 2: 28.4, 3: 28.0}, "pdarts": {1: 29.0, 2: 29.8, 3: 29.3}}
+ALL = {"ours-pdarts": {1: 18.3, 2: 18.6, 3: 18.2}, "pdarts": {1: 19.4, 2: 19.8, 3: 19.5}}
 
 
 def write_score(
@@ -41,7 +42,7 @@ def write_score(
 def runs(tmp_path: Path) -> Path:
     root = tmp_path / "runs"
     for searcher in WC:
-        for seed in (1, 2):
+        for seed in (1, 2, 3):
             wc, al = WC[searcher][seed], ALL[searcher][seed]
             write_score(
                 root,
@@ -75,7 +76,9 @@ def cells(markdown: str, first: str, after: str = "") -> list[str]:
 # wcbench leaderboard
 
 
-def test_md_board_on_stdout_and_files_only_with_out(runs: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+def test_md_board_on_stdout_with_n3_and_scipys_p_and_files_only_with_out(
+    runs: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     argv = ["leaderboard", "--format", "md", "--runs-dir", str(runs)]
     assert main(argv) == 0
@@ -84,7 +87,7 @@ def test_md_board_on_stdout_and_files_only_with_out(runs: Path, tmp_path: Path, 
     assert board.startswith("## Worst-case CIFAR-100 (paper Table 1)")
     header = cells(board, "searcher")
     ours, base = cells(board, "ours-pdarts"), cells(board, "pdarts")
-    assert ours[header.index("n")] == base[header.index("n")] == "2"
+    assert ours[header.index("n")] == base[header.index("n")] == "3"
     assert ours[header.index("p (Welch, worst-case error)")] == f"{welch(WC):.3g}"
     assert "Reported in the paper (Table 1)" in board
     # the clean scores feed the CIFAR overall board (Tables 5, 18, 19)
@@ -105,9 +108,9 @@ def test_json_p_value_is_scipys_exactly(runs: Path, capsys) -> None:
     data = json.loads(capsys.readouterr().out)
     (board,) = data["boards"]
     rows = {r["searcher"]: r for r in board["rows"]}
-    assert rows["ours-pdarts"]["n"] == rows["pdarts"]["n"] == 2
+    assert rows["ours-pdarts"]["n"] == rows["pdarts"]["n"] == 3
     comp = next(c for c in board["comparisons"] if c["column"] == "worst_case")
-    assert comp["pvalue"] == welch(WC) and comp["n_a"] == comp["n_b"] == 2
+    assert comp["pvalue"] == welch(WC) and comp["n_a"] == comp["n_b"] == 3
     assert comp["test"] == "welch" and 0 <= comp["p_holm"] <= 1
 
 
@@ -201,8 +204,9 @@ def test_compare_prints_n_means_p_and_d(runs: Path, capsys) -> None:
     out = capsys.readouterr().out
     p = welch(WC)
     assert f"p = {p:.3g} ({p!r})" in out and "Cohen's d" in out and "searched on cifar100" in out
-    assert "│ ours-pdarts │ 2 │" in out and "│ pdarts      │ 2 │" in out
-    assert "no significant difference in worst_case_error at α = 0.05" in out
+    assert "│ ours-pdarts │ 3 │" in out and "│ pdarts      │ 3 │" in out
+    assert "ours-pdarts has a significantly lower worst_case_error than pdarts (better)" in out
+    assert "WARNING: only n = 3 seeds on one side" in " ".join(out.split())  # few seeds: said loudly
 
 
 def test_compare_json_is_scipys_and_holm_over_metrics(runs: Path, capsys) -> None:
@@ -211,7 +215,7 @@ def test_compare_json_is_scipys_and_holm_over_metrics(runs: Path, capsys) -> Non
     data = json.loads(capsys.readouterr().out)
     wc, al = data["comparisons"]
     assert wc["pvalue"] == welch(WC) and al["pvalue"] == welch(ALL)
-    assert wc["n_a"] == wc["n_b"] == 2 and wc["seeds_a"] == [1, 2]
+    assert wc["n_a"] == wc["n_b"] == 3 and wc["seeds_a"] == [1, 2, 3]
     lo, hi = sorted([welch(WC), welch(ALL)])
     assert sorted([wc["p_holm"], al["p_holm"]]) == [2 * lo, max(2 * lo, hi)]
     assert data["alpha"] == 0.2 and wc["direction"] == "lower"
@@ -221,12 +225,12 @@ def test_compare_degenerate_input_gives_a_message(runs: Path, capsys) -> None:
     write_score(runs, "cifar100", "spcl-pdarts", 1, "worst-case", {"worst_case_error": 28.0})
     argv = ["compare", "spcl-pdarts", "pdarts", "-m", "worst_case_error", "--runs-dir", str(runs)]
     assert main(argv) == 0
-    assert "no test: n=1 seed: need at least 2 per side" in capsys.readouterr().out
+    assert "no test: n = 1 seed(s) on one side: a t-test needs at least 3" in capsys.readouterr().out
     assert main([*argv, "--json"]) == 0
     (res,) = json.loads(capsys.readouterr().out)["comparisons"]
-    assert res["pvalue"] is None and res["message"] == "n=1 seed: need at least 2 per side"
+    assert res["pvalue"] is None and res["message"].startswith("n = 1 seed(s) on one side")
     # constant, identical samples: no NaN printed as a result
-    for seed in (1, 2):
+    for seed in (1, 2, 3):
         for s in ("a-x", "x"):
             write_score(runs, "cifar100", s, seed, "clean", {"top1_error": 5.0})
     assert main(["compare", "a-x", "x", "-m", "top1_error", "--runs-dir", str(runs)]) == 0
@@ -263,10 +267,11 @@ def test_compare_paired_needs_the_same_seeds(runs: Path, capsys) -> None:
     (res,) = json.loads(capsys.readouterr().out)["comparisons"]
     a, b = list(ALL["ours-pdarts"].values()), list(ALL["pdarts"].values())
     assert res["pvalue"] == stats.ttest_rel(a, b).pvalue
-    write_score(runs, "cifar100", "pdarts", 3, "clean", {"top1_error": 19.0})
+    write_score(runs, "cifar100", "pdarts", 4, "clean", {"top1_error": 19.0})
     assert main(argv) == 2
     assert (
-        "paired test needs the same seeds: ours-pdarts has 1,2, pdarts has 1,2,3" in capsys.readouterr().err
+        "paired test needs the same seeds: ours-pdarts has 1,2,3, pdarts has 1,2,3,4"
+        in capsys.readouterr().err
     )
 
 

@@ -227,13 +227,12 @@ def test_bad_run_options_are_one_line_and_exit_2(argv: list[str], tmp_path: Path
     assert rc == 2 and err.startswith("error: ") and err.count("\n") == 1, err
 
 
-def test_two_searchers_two_seeds_then_the_leaderboard_shows_n2_and_scipys_p(
+def test_two_searchers_two_seeds_then_the_leaderboard_shows_n2_and_no_test(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from scipy import stats
-
-    from wcbench.report import format_p
-
+    """Two real runs per searcher reach the board with n = 2, and the board says why it runs no
+    t-test on them (fewer than 3 seeds per side: wcbench.report.fairness); their settings, resolved
+    from the stage files, differ only where the searcher's name does, so that is not the reason."""
     runs = tmp_path / "runs"
     for searcher in ("darts1st", "spcl-darts1st"):
         assert main(wcbench_run(runs, "--seeds", "1-2", searcher=searcher)) == 0
@@ -245,13 +244,12 @@ def test_two_searchers_two_seeds_then_the_leaderboard_shows_n2_and_scipys_p(
     err = table[table.metric == "top1_error"].sort_values("seed")
     a = err[err.searcher == "spcl-darts1st"].value.tolist()
     b = err[err.searcher == "darts1st"].value.tolist()
-    p = stats.ttest_ind(a, b, equal_var=False).pvalue
-    assert len(a) == len(b) == 2 and p == p  # a real p-value, not NaN
+    assert len(a) == len(b) == 2
     rows = [line for line in board.splitlines() if line.startswith("| ") and "darts1st" in line]
     assert any("spcl-darts1st" in r and "| 2 |" in r for r in rows) and any(
         r.startswith("| darts1st") and "| 2 |" in r for r in rows
     )
-    assert format_p(p) in board
+    assert "n = 2 seed(s) on one side" in board and "settings differ" not in board
 
 
 def _tree(root: Path) -> list[str]:

@@ -309,10 +309,26 @@ def test_collect_runs_search_cost_from_history(tmp_path: Path) -> None:
     for _ in range(3):
         append_jsonl(run.search_dir / "history.jsonl", {"epoch": 0, "wall_time_s": 1800.0})
     df = collect_runs(tmp_path)
-    cost = df[df.metric == "search_gpu_hours"].iloc[0]
+    cuda = bool(run.read_manifest()["cuda_version"])  # records without a device: the manifest decides
+    cost = df[df.metric == ("search_gpu_hours" if cuda else "search_cpu_hours")].iloc[0]
     assert cost.value == pytest.approx(1.5)
     assert cost.scorer == "search_cost" and cost.seed == 4
-    assert cost.unit == ("GPU-h" if run.read_manifest()["cuda_version"] else "CPU-h")
+    assert cost.unit == ("GPU-h" if cuda else "CPU-h")
+
+
+def test_search_cost_unit_is_the_device_that_ran(tmp_path: Path) -> None:
+    """A search on CPU costs CPU-hours (``search_cpu_hours``), never GPU-hours, whatever the manifest
+    says about CUDA; one resumed on another device gets both."""
+    run = RunDir(tmp_path, "cifar10", "darts2nd", 1)
+    run.write_manifest({}, "running")
+    run.update_manifest(cuda_version="12.8")  # a GPU was there, but the search ran on the CPU
+    for device in ("cpu", "cpu", "cuda:0"):
+        append_jsonl(run.search_dir / "history.jsonl", {"epoch": 0, "wall_time_s": 1800.0, "device": device})
+    df = collect_runs(tmp_path).set_index("metric")
+    assert df.loc["search_cpu_hours", "value"] == pytest.approx(1.0)
+    assert df.loc["search_cpu_hours", "unit"] == "CPU-h"
+    assert df.loc["search_gpu_hours", "value"] == pytest.approx(0.5)
+    assert df.loc["search_gpu_hours", "unit"] == "GPU-h"
 
 
 def test_collect_runs_empty_tree(tmp_path: Path) -> None:
@@ -321,9 +337,36 @@ def test_collect_runs_empty_tree(tmp_path: Path) -> None:
         assert df.empty and list(df.columns) == COLLECT_COLUMNS
 
 
-def test_collect_runs_corrupt_score_file_names_it(tmp_path: Path) -> None:
-    run = RunDir(tmp_path, "cifar10", "darts2nd", 1)
-    run.scores_dir.mkdir(parents=True)
-    run.score_path("clean").write_text("{oops")
-    with pytest.raises(CheckpointError, match=r"clean\.json"):
-        collect_runs(tmp_path)
+BAD_RUN_FILES = {
+    "corrupt score file": ("seed-1/scores/clean.json", "{oops"),
+    "score file a list": ("seed-1/scores/clean.json", "[1, 2]"),
+    "score dataset a list": (
+        "seed-1/scores/clean.json",
+        json.dumps({"scorer": "clean", "dataset": ["a"], "metrics": {"top1_error": 3.0}}),
+    ),
+    "metric not a number": ("seed-1/scores/clean.json", json.dumps({"metrics": {"top1_error": "x"}})),
+    "manifest stages a list": ("seed-1/manifest.json", json.dumps({"stages": [1, 2]})),
+    "manifest a list": ("seed-1/manifest.json", "[]"),
+    "seed folder out of range": (f"seed-{'9' * 30}/scores/clean.json", json.dumps({"metrics": {"e": 1}})),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_RUN_FILES))
+def test_collect_runs_skips_a_bad_file_with_one_warning_naming_it(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One corrupt file must not block every board and comparison: it is skipped, with one line."""
+    good = RunDir(tmp_path, "cifar10", "darts2nd", 2)
+    good.scores_dir.mkdir(parents=True)
+    good.score_path("clean").write_text(json.dumps({"scorer": "clean", "metrics": {"top1_error": 3.0}}))
+    rel, text = BAD_RUN_FILES[case]
+    bad = tmp_path / "cifar10" / "darts2nd" / rel
+    bad.parent.mkdir(parents=True, exist_ok=True)
+    bad.write_text(text)
+    df = collect_runs(tmp_path)
+    err = capsys.readouterr().err
+    assert df["seed"].tolist() == [2] and df["value"].tolist() == [3.0]
+    assert err.count("\n") == 1 and err.startswith("warning: skipped ") and "seed-" in err, err
+    assert str(bad.parent if "manifest" in case else bad.parent.parent if "seed" in case else bad) in err
+    with pytest.raises(CheckpointError):
+        collect_runs(tmp_path, warn=None)

@@ -106,7 +106,8 @@ def test_cost_of_a_run_reports_memory_and_search_hours(run_layout: Path) -> None
     assert ctx.run_dir == run_layout.resolve() and ctx.scores_dir == run_layout / "scores"
     rec = score(ctx, "cost", {"latency_batch_sizes": [1, 4], "latency_repeats": 2, "memory_batch_size": 8})
     m = rec["metrics"]
-    assert m["search_gpu_hours"] == {"value": 1.5, "unit": "CPU-h"}  # no CUDA in the manifest
+    assert m["search_cpu_hours"] == {"value": 1.5, "unit": "CPU-h"}  # no CUDA in the manifest
+    assert "search_gpu_hours" not in m
     assert m["peak_train_memory_mb"]["unit"] == "MB" and m["peak_train_memory_mb"]["value"] > 0
     assert "RSS" in rec["memory_measure"]
     assert {"latency_bs1_ms", "latency_bs4_ms", "params", "params_with_aux", "macs"} <= set(m)

@@ -186,3 +186,87 @@ def test_zero_alpha_init_option():
     assert torch.count_nonzero(alg.alphas_normal) == 0 and torch.count_nonzero(alg.alphas_reduce) == 0
     alg = _tiny(Darts1st)
     assert 0 < float(alg.alphas_normal.detach().abs().max()) < 1e-2  # 1e-3 * randn (DARTS)
+
+
+def _bn_state(alg) -> dict[str, torch.Tensor]:
+    return {n: b.detach().clone() for n, b in alg.named_buffers()}
+
+
+def _twin(alg, opt):
+    """A deep copy of ``alg`` with an optimiser holding the same momentum buffers."""
+    twin = copy.deepcopy(alg)
+    twin_opt = torch.optim.SGD(twin.weight_parameters(), lr=0.05, momentum=0.9, weight_decay=3e-4)
+    twin_opt.load_state_dict(opt.state_dict())
+    return twin, twin_opt
+
+
+def test_forward_at_unrolled_weights_runs_on_throwaway_buffers():
+    """``model_at(..., throwaway_buffers=True)``: a train-mode forward leaves the module's buffers as
+    they were; without it the forward updates them (what the hessian-vector product's forwards at
+    w +- R v do, as in the original)."""
+    from searchers.darts import model_at
+
+    alg = _tiny(seed=9).double()
+    train, _ = _batches(9)
+    weights = {n: p.detach() * 1.01 for n, p in alg.named_weight_parameters().items()}
+    before = _bn_state(alg)
+    model_at(alg, weights, throwaway_buffers=True)(train[0])
+    assert all(torch.equal(b, before[n]) for n, b in _bn_state(alg).items())
+    model_at(alg, weights)(train[0])
+    assert not all(torch.equal(b, before[n]) for n, b in _bn_state(alg).items())
+
+
+@pytest.mark.parametrize("mode, forwards_at_w", [("fd", 3), ("exact", 1)])
+def test_unrolled_forward_leaves_batchnorm_statistics_untouched(mode, forwards_at_w):
+    """The forward at the unrolled weights w' runs on a throw-away copy of the buffers, as the original
+    DARTS evaluates L_val(w') on a copy of the model (``_construct_model_from_theta``): an architecture
+    step counts only its forwards on the training batch (the unrolling, and w +- R v in fd mode, 3 per
+    step as in the original's ``architect.py``; before the fix 4). In exact mode, where no forward
+    depends on the validation batch, a different validation batch leaves the very same statistics."""
+    alg = _tiny(seed=7, hypergrad=mode).double()
+    train, val = _batches(7)
+    other_val = (val[0] * 3.0 + 1.0, val[1])
+    opt = _momentum_optimizer(alg, train, 0.05)
+    twin, twin_opt = _twin(alg, opt)
+    before = _bn_state(alg)
+    counters = [n for n in before if n.endswith("num_batches_tracked")]
+    assert counters, "the tiny supernet has BatchNorm layers"
+    for model, o, (xv, yv) in ((alg, opt, val), (twin, twin_opt, other_val)):
+        darts2nd_hypergradient(
+            model,
+            train,
+            lambda f, xv=xv, yv=yv: F.cross_entropy(f(xv), yv),
+            eta=0.05,
+            weight_optimizer=o,
+            mode=mode,
+        )
+    after, after_twin = _bn_state(alg), _bn_state(twin)
+    for n in counters:
+        assert int(after[n]) - int(before[n]) == forwards_at_w, n
+    if mode == "exact":
+        for n, b in after.items():
+            assert torch.equal(b, after_twin[n]), n
+
+
+def test_throwaway_buffers_do_not_change_the_hypergradient():
+    """Gradients are those of the forward on the supernet's own buffers (train-mode BN uses the batch
+    statistics), in float64: the fix changes only what is left behind."""
+    from searchers import darts
+
+    alg = _tiny(seed=8).double()
+    train, val = _batches(8)
+    opt = _momentum_optimizer(alg, train, 0.05)
+    twin, twin_opt = _twin(alg, opt)
+
+    def objective(model_fn):
+        return F.cross_entropy(model_fn(val[0]), val[1])
+
+    new, _, loss_new = darts2nd_hypergradient(alg, train, objective, eta=0.05, weight_optimizer=opt)
+    plain = darts.model_at
+    try:
+        darts.model_at = lambda a, w, **_: plain(a, w)  # the forward on the supernet's own buffers
+        old, _, loss_old = darts2nd_hypergradient(twin, train, objective, eta=0.05, weight_optimizer=twin_opt)
+    finally:
+        darts.model_at = plain
+    assert torch.equal(loss_new, loss_old)
+    assert torch.allclose(_flat(new), _flat(old), rtol=0, atol=1e-12)

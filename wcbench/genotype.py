@@ -89,9 +89,11 @@ class Genotype:
     @classmethod
     def from_json(cls, text: str) -> Genotype:
         try:
-            data = json.loads(text)
+            data = json.loads(_bounded_text(text, "genotype JSON"))
         except json.JSONDecodeError as exc:
             raise GenotypeError(f"genotype JSON is malformed: {exc.msg} at line {exc.lineno}") from None
+        except (RecursionError, ValueError) as exc:  # nesting too deep, integers over Python's digit limit
+            raise GenotypeError(f"genotype JSON cannot be read: {str(exc).split(';')[0]}") from None
         return cls.from_dict(data)
 
     def to_darts(self) -> str:
@@ -190,13 +192,38 @@ def validate(g: Genotype) -> None:
 # --------------------------------------------------------------------------- safe DARTS-string parser
 
 
+#: Longest genotype string or file read (a DARTS genotype string is about 500 characters): bounds the
+#: parser's time, memory and nesting depth on hostile input.
+MAX_GENOTYPE_CHARS = 20_000
+#: Largest integer a genotype may hold (input indices and concat nodes are single digits).
+MAX_GENOTYPE_INT = 10_000
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else f"{text[:n]}... ({len(text)} characters)"
+
+
+def _bounded_text(text: str, what: str) -> str:
+    if len(text) > MAX_GENOTYPE_CHARS:
+        raise GenotypeError(
+            f"{what} has {len(text)} characters; a genotype has about 500 (limit {MAX_GENOTYPE_CHARS})"
+        )
+    return text
+
+
 def _literal(node: ast.AST, where: str) -> Any:
-    """Evaluate only str/int constants, lists/tuples of them, and range(a, b) calls."""
+    """Evaluate only str/int constants, lists/tuples of them, and range(a, b) calls; integers and ranges
+    are bounded by :data:`MAX_GENOTYPE_INT` (``range(3000000000)`` would allocate tens of GB)."""
     if (
         isinstance(node, ast.Constant)
         and isinstance(node.value, (str, int))
         and not isinstance(node.value, bool)
     ):
+        if isinstance(node.value, int) and abs(node.value) > MAX_GENOTYPE_INT:
+            raise GenotypeError(
+                f"integer {_short(str(node.value), 20)} in {where} is too large for a genotype "
+                f"(node indices are small; limit {MAX_GENOTYPE_INT})"
+            )
         return node.value
     if isinstance(node, (ast.List, ast.Tuple)):
         return [_literal(e, where) for e in node.elts]
@@ -210,7 +237,7 @@ def _literal(node: ast.AST, where: str) -> Any:
         args = [_literal(a, where) for a in node.args]
         if not all(isinstance(a, int) for a in args):
             raise GenotypeError(f"range() in {where} takes integers only")
-        return list(range(*args))
+        return list(range(*args))  # bounded: |args| <= MAX_GENOTYPE_INT
     raise GenotypeError(
         f"unsupported expression in {where}: {ast.dump(node)[:60]}; only op-name strings, integers, lists, "
         f"tuples and range() are allowed"
@@ -222,13 +249,17 @@ def parse_darts(text: str, space: str = "darts") -> Genotype:
 
     Accepts an optional `NAME = ` prefix (as in genotypes.py) and positional arguments.
     """
-    src = text.strip()
+    src = _bounded_text(text.strip(), "genotype string")
     if not src:
         raise GenotypeError("empty genotype string")
     try:
         tree = ast.parse(src, mode="exec")
     except SyntaxError as exc:
-        raise GenotypeError(f"genotype string is not valid syntax: {exc.msg} (column {exc.offset})") from None
+        raise GenotypeError(
+            f"genotype string is not valid syntax: {exc.msg.split(';')[0]} (column {exc.offset})"
+        ) from None
+    except (RecursionError, MemoryError, ValueError) as exc:  # nesting too deep for the parser
+        raise GenotypeError(f"genotype string cannot be parsed ({type(exc).__name__})") from None
     if len(tree.body) != 1:
         raise GenotypeError("genotype string must hold exactly one Genotype(...) expression")
     stmt = tree.body[0]
@@ -295,16 +326,22 @@ def load_genotype(ref: str | Path) -> Genotype:
     if text.startswith("{"):
         return Genotype.from_json(text)
     path = Path(text)
-    if path.is_dir() and (path / "genotype.json").is_file():
-        path = path / "genotype.json"
-    if not path.is_file():
+    try:  # a long argument is no path: is_file raises "File name too long" rather than saying False
+        if path.is_dir() and (path / "genotype.json").is_file():
+            path = path / "genotype.json"
+        is_file = path.is_file()
+    except (OSError, ValueError):
+        is_file = False
+    if not is_file:
         lower = {k.lower(): k for k in PUBLISHED}
         hint = f" (did you mean {lower[text.lower()]!r}?)" if text.lower() in lower else ""
         raise GenotypeError(
-            f"genotype {text!r} is neither a published name{hint} ({', '.join(PUBLISHED)}), nor a file, "
-            f"nor a Genotype(...) string"
+            f"genotype {_short(text)!r} is neither a published name{hint} ({', '.join(PUBLISHED)}), nor a "
+            f"file, nor a Genotype(...) string"
         )
     try:
+        if path.stat().st_size > 4 * MAX_GENOTYPE_CHARS:
+            raise GenotypeError(f"genotype file {path} is too large to be a genotype; pass a genotype file")
         content = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise GenotypeError(f"cannot read genotype file {path}: {exc}") from None

@@ -47,7 +47,10 @@ class MetricSpec:
 #: Metrics that :func:`wcbench.runs.collect_runs` derives from a run itself rather than from a score
 #: file: the pseudo-scorer ``search_cost`` (the summed ``wall_time_s`` of ``search/history.jsonl``).
 RUN_METRICS: dict[str, tuple[MetricSpec, ...]] = {
-    "search_cost": (MetricSpec("search_gpu_hours", "GPU-h", "lower", "search cost"),),
+    "search_cost": (
+        MetricSpec("search_gpu_hours", "GPU-h", "lower", "search cost"),
+        MetricSpec("search_cpu_hours", "CPU-h", "lower", "search cost"),
+    ),
 }
 
 

@@ -45,28 +45,44 @@ def run_dir(plan: RunPlan, seed: int) -> RunDir:
     return RunDir(plan.runs_dir, dataset_dir(plan.dataset), searcher_dir(plan.searcher, plan.space), seed)
 
 
+#: Most seeds one `wcbench run` plans (the paper uses 10), and the largest seed (numpy's generators
+#: take seeds below 2**32): `--seeds 1-1000000000` must not allocate a billion run plans.
+MAX_SEEDS = 1000
+MAX_SEED = 2**31 - 1
+
+
 def parse_seeds(text: str | Sequence[int]) -> list[int]:
-    """`1-10`, `1,3,5`, `0` or a list -> sorted unique seeds."""
+    """`1-10`, `1,3,5`, `0` or a list -> sorted unique seeds (at most :data:`MAX_SEEDS`, each in
+    0..:data:`MAX_SEED`)."""
+    shown = text if not isinstance(text, str) or len(text) <= 40 else text[:40] + "..."
     if not isinstance(text, str):
-        return sorted({int(s) for s in text})
-    seeds: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        try:
-            if sep:
-                a, b = int(lo), int(hi)
+        seeds = {int(s) for s in text}
+    else:
+        seeds = set()
+        for part in text.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            lo, sep, hi = part.partition("-")
+            try:
+                if len(part) > 40:  # int() of thousands of digits is slow, and no seed is that long
+                    raise ValueError
+                a, b = (int(lo), int(hi)) if sep else (int(part), int(part))
                 if b < a:
                     raise ValueError
-                seeds.update(range(a, b + 1))
-            else:
-                seeds.add(int(part))
-        except ValueError:
-            raise ConfigError(f"bad --seeds {text!r}: use 1-10, 1,3,5 or 0") from None
+            except ValueError:
+                raise ConfigError(f"bad --seeds {shown!r}: use 1-10, 1,3,5 or 0") from None
+            if b > MAX_SEED:
+                raise ConfigError(f"bad --seeds {shown!r}: seeds go from 0 to {MAX_SEED}")
+            if b - a + 1 + len(seeds) > MAX_SEEDS:
+                raise ConfigError(
+                    f"--seeds {shown!r} asks for more than {MAX_SEEDS} seeds; give fewer (the paper uses 10)"
+                )
+            seeds.update(range(a, b + 1))
     if not seeds:
-        raise ConfigError(f"bad --seeds {text!r}: no seed given")
+        raise ConfigError(f"bad --seeds {shown!r}: no seed given")
+    if len(seeds) > MAX_SEEDS or not all(0 <= s <= MAX_SEED for s in seeds):
+        raise ConfigError(f"--seeds: give at most {MAX_SEEDS} seeds, each from 0 to {MAX_SEED}")
     return sorted(seeds)
 
 
@@ -183,7 +199,11 @@ def preflight(plan: RunPlan) -> dict[str, Any]:
                 raise
             data[split] = "missing: --download fetches it"
     root = _writable_root(plan.runs_dir)
-    if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
+    try:  # os.access says yes to root on a read-only mount; the mount's flag does not
+        read_only = bool(os.statvfs(root).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        read_only = False
+    if not root.is_dir() or read_only or not os.access(root, os.W_OK | os.X_OK):
         raise ConfigError(
             f"--runs-dir {plan.runs_dir}: {root} is not a writable folder; choose another --runs-dir"
         )

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ __all__ = [
     "read_json",
     "read_jsonl",
     "save_checkpoint",
+    "search_hours",
 ]
 
 #: Columns of :func:`collect_runs`, in order.
@@ -95,12 +96,22 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _named(exc: OSError, target: Path) -> OSError:
+    """``exc`` naming the file the user asked for (the CLI reports it as one line, exit 2)."""
+    if exc.filename is not None and exc.errno is not None:
+        return exc
+    return OSError(exc.errno, exc.strerror or str(exc), str(target))
+
+
 @contextlib.contextmanager
 def _atomic_target(path: str | os.PathLike[str]) -> Iterator[tuple[io.BufferedWriter, Path]]:
     """Yield a binary temp file beside ``path``; on success fsync it and ``os.replace`` it onto ``path``."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _named(exc, target) from exc
     tmp = Path(tmp_name)
     try:
         with contextlib.suppress(OSError, AttributeError):
@@ -110,9 +121,11 @@ def _atomic_target(path: str | os.PathLike[str]) -> Iterator[tuple[io.BufferedWr
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.filename is None:  # ENOSPC from write/fsync names no file
+            raise _named(exc, target) from exc
         raise
     _fsync_dir(target.parent)
 
@@ -274,8 +287,10 @@ def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> N
     """
     import torch
 
+    buf = io.BytesIO()  # serialised first: a full disk then fails in write() with ENOSPC and the path,
+    torch.save(dict(state), buf)  # not inside torch's zip writer ("enforce fail at inline_container.cc")
     with _atomic_target(path) as (fh, _):
-        torch.save(dict(state), fh)
+        fh.write(buf.getbuffer())
 
 
 _BOILERPLATE = ("Weights only load failed", "Check the documentation", "Please file an issue", "In PyTorch")
@@ -481,6 +496,12 @@ class RunDir:
         data = read_json(self.manifest_path)
         if not isinstance(data, dict):
             raise CheckpointError(f"manifest {self.manifest_path} is not a JSON object; {_DELETE_HINT}")
+        for key in ("stages", "config"):
+            if key in data and not isinstance(data[key], dict):
+                raise CheckpointError(
+                    f"manifest {self.manifest_path}: {key!r} is a {type(data[key]).__name__}, not an object; "
+                    f"{_DELETE_HINT}"
+                )
         return data
 
     def write_manifest(self, config: Mapping[str, Any], status: str = "running") -> dict[str, Any]:
@@ -536,9 +557,51 @@ class RunDir:
 # the tidy table
 
 
+#: Largest seed a run folder may name (``seed-<huge>`` is skipped by :func:`collect_runs`: the table's
+#: seeds are int64).
+MAX_RUN_SEED = 2**63 - 1
+
+
 def _seed_from(path: Path) -> int | None:
-    m = re.fullmatch(r"seed-(-?\d+)", path.name)
-    return int(m.group(1)) if m else None
+    m = re.fullmatch(r"seed-(-?\d{1,19})", path.name)
+    if not m:
+        return None
+    seed = int(m.group(1))
+    return seed if -MAX_RUN_SEED <= seed <= MAX_RUN_SEED else None
+
+
+#: The search-cost metric of each kind of device: a unit is the unit of the device that ran, so a
+#: search on CPU is ``search_cpu_hours`` in CPU-h, never GPU-hours.
+SEARCH_COST_METRICS = {"gpu": ("search_gpu_hours", "GPU-h"), "cpu": ("search_cpu_hours", "CPU-h")}
+
+
+def search_hours(run_path: str | os.PathLike[str]) -> dict[str, tuple[float, str]]:
+    """``{metric: (hours, unit)}`` of a run's search: the summed ``wall_time_s`` of
+    ``search/history.jsonl`` per device kind (:data:`SEARCH_COST_METRICS`). Each epoch record names the
+    device it ran on; records without one count as GPU when the manifest records CUDA, else CPU. A
+    search resumed on another device gets both metrics. Empty without a history."""
+    run = Path(run_path)
+    history = run / "search" / "history.jsonl"
+    if not history.is_file():
+        return {}
+    manifest_path = run / "manifest.json"
+    manifest = read_json(manifest_path) if manifest_path.is_file() else {}
+    fallback = "gpu" if isinstance(manifest, dict) and manifest.get("cuda_version") else "cpu"
+    seconds: dict[str, float] = {}
+    for r in read_jsonl(history):
+        wall = r.get("wall_time_s")
+        if isinstance(wall, bool) or not isinstance(wall, int | float):
+            continue
+        device = r.get("device")
+        kind = fallback if not isinstance(device, str) else ("cpu" if device.startswith("cpu") else "gpu")
+        seconds[kind] = seconds.get(kind, 0.0) + float(wall)
+    if not seconds:
+        seconds[fallback] = 0.0
+    return {SEARCH_COST_METRICS[k][0]: (v / 3600.0, SEARCH_COST_METRICS[k][1]) for k, v in seconds.items()}
+
+
+def _warn_skip(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def _metric_rows(score: Any, score_file: Path) -> Iterator[tuple[str, float, str]]:
@@ -558,70 +621,112 @@ def _metric_rows(score: Any, score_file: Path) -> Iterator[tuple[str, float, str
         yield str(name), float(value), "" if unit is None else str(unit)
 
 
-def collect_runs(runs_root: str | os.PathLike[str]) -> pd.DataFrame:
+def _score_rows(f: Path) -> list[dict[str, Any]]:
+    """The rows of one score file; :class:`CheckpointError` naming it when it is not a score file."""
+    score = read_json(f)
+    rows = [{"metric": m, "value": v, "unit": u} for m, v, u in _metric_rows(score, f)]
+    for key in ("scorer", "dataset", "genotype_hash"):
+        if score.get(key) is not None and not isinstance(score[key], str):
+            raise CheckpointError(
+                f"score file {f}: {key!r} is a {type(score[key]).__name__}, not a string; {_DELETE_HINT}"
+            )
+    for r in rows:
+        if r["metric"] == "search_gpu_hours" and r["unit"] == "CPU-h":  # written before the split
+            r["metric"] = SEARCH_COST_METRICS["cpu"][0]
+        r.update(scorer=score.get("scorer") or f.stem, eval_dataset=score.get("dataset"))
+        r["genotype_hash"] = score.get("genotype_hash")
+    return rows
+
+
+def _manifest_problem(run_path: Path) -> str | None:
+    """Why a run's manifest cannot be trusted (corrupt, not an object, stages not an object), or None."""
+    path = run_path / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        manifest = read_json(path)
+    except (CheckpointError, OSError) as exc:
+        return str(exc)
+    if not isinstance(manifest, dict):
+        return f"manifest {path} is not a JSON object"
+    for key in ("stages", "config"):
+        if key in manifest and not isinstance(manifest[key], dict):
+            return f"manifest {path}: {key!r} is a {type(manifest[key]).__name__}, not an object"
+    return None
+
+
+def collect_runs(
+    runs_root: str | os.PathLike[str], warn: Callable[[str], None] | None = _warn_skip
+) -> pd.DataFrame:
     """Every score in a runs tree as one tidy table, one row per (dataset, searcher, seed, scorer, metric).
 
     Columns: :data:`COLLECT_COLUMNS`. ``dataset`` is the dataset searched on (the directory),
     ``eval_dataset`` the one a score was measured on (the score file's ``dataset``). Runs with a
-    ``search/history.jsonl`` also get a ``search_cost`` / ``search_gpu_hours`` row: the sum of the
-    per-epoch ``wall_time_s`` in hours, unit "GPU-h" when the manifest records CUDA, else "CPU-h".
+    ``search/history.jsonl`` also get ``search_cost`` rows (:func:`search_hours`: ``search_gpu_hours``
+    in GPU-h, ``search_cpu_hours`` in CPU-h, by the device that ran).
+
+    What cannot be read is skipped with one line to ``warn`` (default: ``warning: ...`` on stderr)
+    naming it, so one bad file never blocks every board and comparison: a corrupt or malformed score
+    file, a run whose manifest is corrupt (or has a list as ``stages``), a ``seed-<n>`` folder whose
+    number is out of range. ``warn=None`` raises :class:`CheckpointError` instead.
     """
+
+    def skip(message: str, exc: Exception | None = None) -> None:
+        if warn is None:
+            raise exc if exc is not None else CheckpointError(message)
+        warn(message)
+
     root = Path(runs_root)
     rows: list[dict[str, Any]] = []
     if root.exists():
-        run_dirs = sorted(p for p in root.rglob("seed-*") if p.is_dir() and _seed_from(p) is not None)
+        run_dirs = []
+        for p in sorted(root.rglob("seed-*")):
+            if not p.is_dir():
+                continue
+            if _seed_from(p) is None:
+                if re.fullmatch(r"seed--?\d+", p.name):
+                    skip(f"skipped {p}: its seed is out of range (0..{MAX_RUN_SEED})")
+                continue
+            run_dirs.append(p)
         for run_path in run_dirs:
             dataset, searcher = run_path.parent.parent.name, run_path.parent.name
             seed = _seed_from(run_path)
+            problem = _manifest_problem(run_path)
+            if problem is not None:
+                skip(f"skipped run {run_path}: {problem}")
+                continue
             hashes: set[str] = set()
             scores_dir = run_path / "scores"
             score_files = sorted(scores_dir.glob("*.json")) if scores_dir.is_dir() else []
+            base = {"dataset": dataset, "searcher": searcher, "seed": seed}
             for f in score_files:
                 if f.name.startswith("."):
                     continue
-                score = read_json(f)
-                ghash = score.get("genotype_hash") if isinstance(score, dict) else None
-                if ghash:
-                    hashes.add(str(ghash))
-                for metric, value, unit in _metric_rows(score, f):
-                    rows.append(
-                        {
-                            "dataset": dataset,
-                            "searcher": searcher,
-                            "seed": seed,
-                            "scorer": str(score.get("scorer") or f.stem),
-                            "metric": metric,
-                            "value": value,
-                            "unit": unit,
-                            "eval_dataset": score.get("dataset") or dataset,
-                            "genotype_hash": ghash,
-                            "path": str(f),
-                        }
-                    )
-            history = run_path / "search" / "history.jsonl"
-            if history.exists():
-                records = read_jsonl(history)
-                seconds = sum(
-                    float(r["wall_time_s"])
-                    for r in records
-                    if isinstance(r.get("wall_time_s"), int | float)
-                    and not isinstance(r["wall_time_s"], bool)
-                )
-                manifest_path = run_path / "manifest.json"
-                manifest = read_json(manifest_path) if manifest_path.exists() else {}
-                cuda = isinstance(manifest, dict) and bool(manifest.get("cuda_version"))
+                try:
+                    got = _score_rows(f)
+                except (CheckpointError, OSError) as exc:
+                    skip(f"skipped {f}: {str(exc).split('; delete it')[0]}", exc)
+                    continue
+                for r in got:
+                    if r["genotype_hash"]:
+                        hashes.add(str(r["genotype_hash"]))
+                    rows.append({**base, **r, "eval_dataset": r["eval_dataset"] or dataset, "path": str(f)})
+            try:
+                hours = search_hours(run_path)
+            except (CheckpointError, OSError) as exc:
+                skip(f"skipped the search cost of {run_path}: {str(exc).split('; delete it')[0]}", exc)
+                hours = {}
+            for metric, (value, unit) in hours.items():
                 rows.append(
                     {
-                        "dataset": dataset,
-                        "searcher": searcher,
-                        "seed": seed,
+                        **base,
                         "scorer": "search_cost",
-                        "metric": "search_gpu_hours",
-                        "value": seconds / 3600.0,
-                        "unit": "GPU-h" if cuda else "CPU-h",
+                        "metric": metric,
+                        "value": value,
+                        "unit": unit,
                         "eval_dataset": dataset,
                         "genotype_hash": next(iter(hashes)) if len(hashes) == 1 else None,
-                        "path": str(history),
+                        "path": str(run_path / "search" / "history.jsonl"),
                     }
                 )
     df = pd.DataFrame(rows, columns=COLLECT_COLUMNS)

@@ -5,9 +5,11 @@ Every user error is one line on stderr and exit status 2; a traceback appears on
 
 from __future__ import annotations
 
+import errno
 import importlib
 import pkgutil
 import sys
+import warnings
 
 import typer
 
@@ -33,10 +35,38 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit status."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
+#: errno values of OSErrors the user causes (a path that is missing, unwritable, a file where a folder
+#: is needed, a full disk): one line and exit 2, naming the path, never "internal error".
+_USER_ERRNOS = {
+    errno.ENOENT: "no such file or folder",
+    errno.ENOTDIR: "a file stands where a folder is needed",
+    errno.EISDIR: "a folder stands where a file is needed",
+    errno.EEXIST: "a file stands where a folder is needed",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "read-only file system",
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.ENAMETOOLONG: "file name too long",
+    errno.ELOOP: "too many symbolic links",
+}
+
+
+def user_os_error(exc: OSError) -> str | None:
+    """The one-line message of an OSError the user caused, or None for one that is wcbench's."""
+    what = _USER_ERRNOS.get(exc.errno) if exc.errno is not None else None
+    path = exc.filename
+    if what is None or path is None:
+        return None
+    fix = (
+        "free some space or choose another --out"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        else ("check the path, or choose another --out/--runs-dir")
+    )
+    return f"{path}: {what}; {fix}"
+
+
+def _main(args: list[str], debug: bool) -> int:
     _load_commands()
     command = typer.main.get_command(app)
     try:
@@ -71,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last resort: one line unless --debug
         if debug:
             raise
+        message = user_os_error(exc) if isinstance(exc, OSError) else None
+        if message is not None:
+            print(f"error: {_one_line(message)}", file=sys.stderr)
+            return 2
         print(
             f"error: internal error {type(exc).__name__}: {_one_line(str(exc))}; rerun with --debug for the "
             f"traceback and report it",
@@ -78,6 +112,26 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     return result if isinstance(result, int) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status.
+
+    Warnings (torch's, numpy's) raised while a command runs are held back: shown after a success, or
+    with --debug, and dropped when the command fails, so an error is exactly one line on stderr.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    with warnings.catch_warnings(record=True) as caught:
+        rc = 1
+        try:
+            rc = _main(args, debug)
+        finally:
+            held = list(caught)
+    if rc == 0 or debug:
+        for w in held:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return rc
 
 
 def run() -> None:  # pragma: no cover - console script shim

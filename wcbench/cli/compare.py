@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -29,6 +30,7 @@ def compare_cmd(
     runs_dir: Path = option("--runs-dir", Path("runs"), file_okay=False),
     as_json: bool = option("--json", False, "Here: p-values at full precision."),
     scorer: str | None = deprecated("--scorer"),
+    allow_different: bool = option("--allow-different", False),
 ) -> None:
     """Compare two searchers' per-seed scores with a t-test: n per side, mean ± std, t, p, Cohen's d."""
     from rich.table import Table
@@ -51,7 +53,11 @@ def compare_cmd(
         test=test,
         alpha=alpha,
         runs_dir=str(runs_dir),
+        allow_different=allow_different,
     )
+    for m in rep.metrics:
+        for w in m.warnings:
+            print(f"warning: {m.metric}: {w}", file=sys.stderr)
     if as_json:
         print_json(rep.to_dict())
         return
@@ -72,6 +78,8 @@ def compare_cmd(
             ms = f"{mean:.4g}" + (f" ± {std:.3g}" if std == std else "")
             table.add_row(name, str(n), ms, ",".join(map(str, seeds)), ", ".join(f"{v:g}" for v in values))
         console.print(table)
+        for w in m.warnings:
+            console.print(f"[bold yellow]WARNING: {w}[/bold yellow]", highlight=False)
         if res.degenerate:
             console.print(f"[yellow]no test: {res.message}[/yellow]")
             continue

@@ -18,6 +18,7 @@ SEED_DEFAULT = 1  # the paper's seeds are 1-10; `run --seeds`, `search --seed`, 
 
 FLAGS: dict[str, str] = {
     "--algorithm": "Search algorithm whose `ours` preset sizes the tester.",
+    "--allow-different": "Test runs whose settings differ in more than the seed (the keys are named).",
     "--alpha": "Significance level of the t-tests (Holm's procedure over several).",
     "--batch-size": "Shorthand for --set batch_size=N.",
     "--benchmark": "One board (e.g. worst_case_cifar100, or other_scorers); every board by default.",
@@ -89,6 +90,9 @@ FLAGS: dict[str, str] = {
 def option(flag: str, default: Any = None, detail: str = "", *extra_names: str, **kwargs: Any) -> Any:
     """A typer option for `flag` whose help is the flag's one meaning, then `detail`."""
     help_text = f"{FLAGS[flag]} {detail}".strip()
+    if flag == "--seed":
+        kwargs.setdefault("min", 0)  # a seed is a 31-bit integer everywhere (no huge allocations)
+        kwargs.setdefault("max", 2**31 - 1)
     return typer.Option(default, flag, *extra_names, help=help_text, **kwargs)
 
 

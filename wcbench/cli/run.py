@@ -42,8 +42,11 @@ def run_cmd(
     log: str | None = option("--log"),
 ) -> None:
     """Search, retrain and score SEARCHER for each seed; rerun the same command to resume."""
+    from wcbench.errors import ConfigError
     from wcbench.pipeline import SlurmOptions, make_plan, preflight, run
 
+    if executor not in ("local", "slurm", "submitit-local"):  # before any work, --dry-run included
+        raise ConfigError(f"unknown --executor {executor!r}; choose local, slurm or submitit-local")
     plan = make_plan(
         searcher,
         dataset,

@@ -124,9 +124,38 @@ def _decode_one(path: Path, data: bytes, layout: str) -> torch.Tensor:
         ) from exc
 
 
+def _check_pixels(path: Path, data: bytes) -> None:
+    """Refuse an image whose header declares more than Pillow's ``Image.MAX_IMAGE_PIXELS`` pixels, before
+    anything decodes it: torchvision's decoders skip Pillow's decompression-bomb check, and an 873 KB
+    PNG can declare 30000x30000 pixels (2.7 GB decoded). Headers Pillow cannot read pass unchecked (the
+    decoders then name the file)."""
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    if not limit:  # the user switched Pillow's limit off
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:  # lazy: reads the header only
+                width, height = im.size
+    except Image.DecompressionBombError:
+        width, height = limit + 1, 1
+    except Exception:  # noqa: BLE001 - not an image Pillow knows: the decoders decide
+        return
+    if width * height > limit:
+        raise DatasetError(
+            f"image {path} declares {width}x{height} pixels, over the limit of {limit} "
+            f"(PIL.Image.MAX_IMAGE_PIXELS); resize or remove it"
+        )
+
+
 def _load_chunk(paths: list[Path], layout: str) -> list[torch.Tensor]:
-    """Read and decode a chunk of files; JPEGs go to torchvision in one batched call."""
+    """Read and decode a chunk of files; JPEGs go to torchvision in one batched call. Each file's
+    declared size is checked first (:func:`_check_pixels`)."""
     items = [(p, _read_bytes(p)) for p in paths]
+    for p, d in items:
+        _check_pixels(p, d)
     out: list[torch.Tensor | None] = [None] * len(items)
     jpeg = [i for i, (_, d) in enumerate(items) if d[:2] == b"\xff\xd8"]
     if jpeg:

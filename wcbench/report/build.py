@@ -36,6 +36,7 @@ from wcbench.report.boards import (
     check_benchmark,
     norm_dataset,
 )
+from wcbench.report.fairness import describe_differences, differing_settings, few_seeds_warning, too_few_seeds
 from wcbench.runs import DEFAULT_SPACE, read_json, searcher_dir, split_searcher_dir
 from wcbench.stats import TESTS, TestResult, compare, holm_reject, summarize, with_holm
 
@@ -62,7 +63,7 @@ _CONVERSIONS: dict[tuple[str, str], tuple[str, float]] = {
     ("params", "M"): ("M", 1e-6),
     ("MACs", "M"): ("M", 1e-6),
     ("GPU-h", "GPU-days"): ("GPU-days", 1 / 24),
-    ("CPU-h", "GPU-days"): ("CPU-days", 1 / 24),
+    ("CPU-h", "CPU-days"): ("CPU-days", 1 / 24),
     ("MB", "MiB"): ("MiB", 1.0),
 }
 
@@ -140,6 +141,8 @@ class Cell:
     values: list[float]
     best: bool = False
     eval_datasets: list[str] = field(default_factory=list)  # the datasets the scores were measured on
+    run_dirs: list[str] = field(default_factory=list)  # the runs the values come from (fairness checks)
+    scorer: str = ""  # the scorer whose params the runs must share
 
 
 @dataclass
@@ -198,6 +201,7 @@ class Comparison:
     reject: bool = False
     primary: bool = False  # the row's test against its plain baseline (shown in the row)
     unit: str = ""  # the unit both cells are in (the column's display unit unless noted)
+    warning: str = ""  # a test that ran on few seeds (wcbench.report.fairness)
 
 
 @dataclass
@@ -465,9 +469,20 @@ def seed_list(seeds: Sequence[int]) -> str:
 
 def compare_cells(a: Cell, b: Cell, test: str, a_name: str = "a", b_name: str = "b") -> TestResult:
     """:func:`wcbench.stats.compare` on two cells; paired pairs by seed (a clear message when the
-    seed sets differ), and cells in different units are never compared."""
+    seed sets differ), and cells in different units are never compared. Nor are cells whose runs'
+    resolved settings differ in more than the seed, or with fewer than 3 seeds on a side
+    (:mod:`wcbench.report.fairness`): the message names the keys, or n."""
     if a.unit != b.unit:
         return degenerate(test, a.values, b.values, f"units differ ({a.unit} vs {b.unit}): not compared")
+    differ = differing_settings(a.run_dirs, b.run_dirs, a.scorer or None)
+    if differ:
+        return degenerate(
+            test, a.values, b.values,
+            f"settings differ in more than the seed ({describe_differences(differ)}): not compared",
+        )  # fmt: skip
+    few = too_few_seeds(a.n, b.n)
+    if few:
+        return degenerate(test, a.values, b.values, few)
     if test == "paired":
         if sorted(a.seeds) != sorted(b.seeds):
             return degenerate(
@@ -534,7 +549,12 @@ def build_board(
             mean, std, n = summarize(values)
             seeds = [int(s) for s in g["seed"]]
             evals = sorted({str(e) for e in g["eval_dataset"]})
-            row.cells[col.key] = Cell(mean, std, n, unit, seeds, values, eval_datasets=evals)
+            run_paths = sorted({str(Path(p).parent.parent) for p in g["path"] if isinstance(p, str) and p})
+            scorers = {str(x) for x in g["scorer"]}
+            row.cells[col.key] = Cell(
+                mean, std, n, unit, seeds, values, eval_datasets=evals, run_dirs=run_paths,
+                scorer=scorers.pop() if len(scorers) == 1 else "",
+            )  # fmt: skip
             row.untrained_tester = row.untrained_tester or _untrained_tester(g["path"])
     ordered = sorted(rows.values(), key=_sort_key)
 
@@ -560,8 +580,11 @@ def build_board(
             if ca is None or cb is None:
                 continue
             res = compare_cells(ca, cb, test, r.label, b.label)
+            warn = "" if res.degenerate else few_seeds_warning(ca.n, cb.n) or ""
             comparisons.append(
-                Comparison(r.dataset, r.space, r.searcher, b.searcher, col.key, res, False, primary, ca.unit)
+                Comparison(
+                    r.dataset, r.space, r.searcher, b.searcher, col.key, res, False, primary, ca.unit, warn
+                )
             )
     adjusted = with_holm([c.result for c in comparisons])
     rejects = holm_reject([c.result.pvalue for c in comparisons], alpha) if comparisons else []

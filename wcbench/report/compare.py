@@ -4,7 +4,7 @@ scorers declare (their direction says which way is better), Holm over the metric
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from wcbench.errors import ConfigError
 from wcbench.metrics import MetricSpec, declared_metrics
 from wcbench.report.boards import norm_dataset
 from wcbench.report.build import annotate_runs, degenerate, seed_list
+from wcbench.report.fairness import describe_differences, differing_settings, few_seeds_warning, too_few_seeds
 from wcbench.report.grids import format_p, result_dict
 from wcbench.runs import DEFAULT_SPACE, searcher_dir, split_searcher_dir
 from wcbench.stats import TESTS, TestResult, compare, holm_reject, with_holm
@@ -36,6 +37,8 @@ class MetricComparison:
     result: TestResult
     reject: bool = False
     direction: str | None = None
+    differing: list[str] = field(default_factory=list)  # settings the runs differ in (--allow-different)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -90,6 +93,8 @@ class CompareReport:
                     **result_dict(m.result),
                     "reject": m.reject,
                     "verdict": self.verdict(m),
+                    "differing_settings": m.differing,
+                    "warnings": m.warnings,
                 }
                 for m in self.metrics
             ],
@@ -111,6 +116,11 @@ def _pick(sub: pd.DataFrame, metric: str, scorer: str | None, eval_dataset: str 
     return sub
 
 
+def _run_dirs(rows: pd.DataFrame) -> list[Path]:
+    """The run folders of a table's rows (a score file's or search history's grandparent)."""
+    return sorted({Path(p).parent.parent for p in rows["path"] if isinstance(p, str) and p})
+
+
 def compare_runs(
     df: pd.DataFrame,
     a: str,
@@ -123,10 +133,16 @@ def compare_runs(
     test: str = "welch",
     alpha: float = 0.05,
     runs_dir: str | Path = "runs",
+    allow_different: bool = False,
 ) -> CompareReport:
     """Per-seed values of searchers ``a`` and ``b`` on each metric, tested with
     :func:`wcbench.stats.compare` (Holm over the metrics). Ambiguities (several search datasets,
-    scorers or eval datasets with the metric) and missing runs raise :class:`ConfigError`."""
+    scorers or eval datasets with the metric) and missing runs raise :class:`ConfigError`.
+
+    Fairness (:mod:`wcbench.report.fairness`): runs whose resolved settings differ in anything but the
+    seed (and what names the searcher) raise :class:`ConfigError` naming the keys, unless
+    ``allow_different`` (then the comparison carries a warning naming them); fewer than 3 seeds on a
+    side is no test, fewer than 5 a warning."""
     if test not in TESTS:
         raise ConfigError(f"unknown test {test!r}; choose one of {', '.join(TESTS)}")
     if not 0 < alpha < 1:
@@ -197,8 +213,22 @@ def compare_runs(
         seeds_a, seeds_b = [int(s) for s in pa["seed"]], [int(s) for s in pb["seed"]]
         va, vb = [float(v) for v in pa["value"]], [float(v) for v in pb["value"]]
         unit = ", ".join(sorted(ua | ub))
+        differ = differing_settings(_run_dirs(pa), _run_dirs(pb), str(sc))
+        notes = []
+        if differ:
+            shown = describe_differences(differ)
+            what = f"the runs of {a} and {b} differ in settings other than the seed: {shown}"
+            if not allow_different:
+                raise ConfigError(
+                    f"{what}; not a fair comparison: rerun with the same settings, or pass --allow-different "
+                    "to test anyway"
+                )
+            notes.append(f"{what} (--allow-different): the test compares different experiments")
+        few = too_few_seeds(len(va), len(vb))
         if len(ua | ub) > 1:
             res = degenerate(test, va, vb, f"units differ ({unit}): not compared")
+        elif few:
+            res = degenerate(test, va, vb, few)
         elif test == "paired":
             if seeds_a != seeds_b:
                 raise ConfigError(
@@ -220,6 +250,8 @@ def compare_runs(
                 vb,
                 res,
                 direction=_direction(declared, str(sc), metric),
+                differing=differ,
+                warnings=notes + [w for w in [few_seeds_warning(len(va), len(vb))] if w],
             )
         )
     adjusted = with_holm([m.result for m in out])

@@ -186,9 +186,10 @@ def _verdict(comp: Comparison, col: Column, alpha: float) -> str:
         return f"n/a: {res.message}"
     diff = res.mean_a - res.mean_b
     better = (diff < 0) == (col.direction == "lower")
+    few = f"; {comp.warning}" if comp.warning else ""
     if comp.reject:
-        return f"significant ({'better' if better else 'worse'})"
-    return f"not significant at α={alpha:g}"
+        return f"significant ({'better' if better else 'worse'}){few}"
+    return f"not significant at α={alpha:g}{few}"
 
 
 def tests_grid(board: Board) -> Grid:

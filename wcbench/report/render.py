@@ -148,6 +148,7 @@ def to_csv(board: Board) -> str:
                 "n": f"{res.n_a}/{res.n_b}", "unit": comp.unit, "baseline": comp.baseline, "test": res.test,
                 "statistic": r(res.statistic), "pvalue": r(res.pvalue), "p_holm": r(res.p_holm),
                 "cohens_d": r(res.cohens_d), "reject": comp.reject, "message": res.message,
+                "note": comp.warning,
             }
         )  # fmt: skip
     for pr in board.paper:
