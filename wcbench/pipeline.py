@@ -86,6 +86,8 @@ class RunPlan:
     data_root: str | None = None
     download: bool = False
     progress: bool = True
+    rehearse: int | None = None
+    """Steps per stage of a rehearsal (:mod:`wcbench.rehearsal`); None for a real run."""
 
     def config(self) -> dict[str, Any]:
         d = asdict(self)

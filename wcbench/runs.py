@@ -558,6 +558,21 @@ def _metric_rows(score: Any, score_file: Path) -> Iterator[tuple[str, float, str
         yield str(name), float(value), "" if unit is None else str(unit)
 
 
+def _is_rehearsal(run_path: Path) -> bool:
+    """True for a rehearsal's run directory (its manifest's ``rehearse``, or its ``rehearsal.json``)."""
+    if (run_path / "rehearsal.json").exists():
+        return True
+    manifest = run_path / "manifest.json"
+    if not manifest.exists():
+        return False
+    try:
+        data = read_json(manifest)
+    except CheckpointError:
+        return False
+    config = data.get("config") if isinstance(data, dict) else None
+    return isinstance(config, dict) and bool(config.get("rehearse"))
+
+
 def collect_runs(runs_root: str | os.PathLike[str]) -> pd.DataFrame:
     """Every score in a runs tree as one tidy table, one row per (dataset, searcher, seed, scorer, metric).
 
@@ -571,6 +586,8 @@ def collect_runs(runs_root: str | os.PathLike[str]) -> pd.DataFrame:
     if root.exists():
         run_dirs = sorted(p for p in root.rglob("seed-*") if p.is_dir() and _seed_from(p) is not None)
         for run_path in run_dirs:
+            if _is_rehearsal(run_path):
+                continue  # `wcbench run --rehearse`: timings of capped stages, never results
             dataset, searcher = run_path.parent.parent.name, run_path.parent.name
             seed = _seed_from(run_path)
             hashes: set[str] = set()

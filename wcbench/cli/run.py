@@ -43,6 +43,17 @@ def run_cmd(
     cpus: int = typer.Option(8, "--cpus", help="CPUs per SLURM task."),
     time_min: int = typer.Option(1440, "--time-min", help="SLURM time limit per task, minutes."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
+    rehearse: int | None = typer.Option(
+        None,
+        "--rehearse",
+        min=1,
+        help="Rehearse: every stage of this configuration for N steps (first seed), timed, with a "
+        "projection of the full run; written to <runs-dir>/rehearsal/.../rehearsal.json, never to a "
+        "leaderboard.",
+    ),
+    rehearse_examples: int = typer.Option(
+        64, "--rehearse-examples", min=1, help="Test examples each scorer scores in a rehearsal."
+    ),
     dry_run: bool = typer.Option(
         False,
         "--dry-run",
@@ -71,6 +82,15 @@ def run_cmd(
         from wcbench.cli.app import print_json
 
         print_json(preflight(plan))
+        return
+    if rehearse is not None:
+        from wcbench.cli.rehearsal import print_rehearsal
+        from wcbench.rehearsal import rehearse as run_rehearsal
+
+        report = run_rehearsal(
+            plan, rehearse, rehearse_examples, log=lambda m: console.print(m, markup=False)
+        )
+        print_rehearsal(report)
         return
     dirs = run(
         plan,
