@@ -158,7 +158,7 @@ def _row(record: PhaseRecord, part: str, full: float | None, assumption: str) ->
         "kind": record.kind,
         "part": part,
         "count": int(count),
-        "seconds": round(seconds, 4),
+        "seconds": round(seconds, 6),
         "seconds_per_unit": None if per is None else round(per, 6),
         "full_count": None if full is None else round(full, 3),
         "projected_seconds": None if (per is None or full is None) else round(per * full, 3),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 
 from wcbench.cli.app import console
@@ -39,7 +40,8 @@ def print_rehearsal(report: dict[str, Any]) -> None:
             _num(None if projected is None else projected / 3600, ".3f"),
             row["assumption"],
         )
-    console.print(table, width=max(console.width, 160))  # the notes column stays readable in a pipe
+    wide = Console(width=max(console.width, 160))  # the notes column stays readable in a pipe
+    wide.print(table)
     totals = report["totals"]
     paper = report.get("paper_table9") or {}
     peak_search = max(
@@ -61,7 +63,7 @@ def print_rehearsal(report: dict[str, Any]) -> None:
     )
     summary.add_row("retrain hours", f"{totals['retrain_hours']:.2f}", "-")
     summary.add_row("scorer hours", f"{totals['score_hours']:.2f}", "-")
-    console.print(summary, width=max(console.width, 120))
+    wide.print(summary)
     console.print("assumptions:", markup=False)
     for line in report["assumptions"]:
         console.print(f"  - {line}", markup=False)
