@@ -1,4 +1,5 @@
-"""Per-phase step timings and peak memory, recorded only while a listener is active (issue #15).
+"""Per-phase step timings (wall and process CPU time) and peak memory, recorded only while a listener
+is active (issue #15).
 
 The training loops (tester pretraining, search, retrain) and the scorer runner mark their phases with
 :func:`phase` and the timed parts of each step with :meth:`Phase.part`. Outside :func:`listening`
@@ -32,6 +33,7 @@ class PhaseRecord:
     kind: str
     device: str
     parts: dict[str, list[float]] = field(default_factory=dict)
+    """``{label: [wall seconds, count, process CPU seconds]}``."""
     peak_memory_mb: float = 0.0
     memory_source: str = ""
     info: dict[str, Any] = field(default_factory=dict)
@@ -41,7 +43,9 @@ class PhaseRecord:
             "name": self.name,
             "kind": self.kind,
             "device": self.device,
-            "parts": {k: {"seconds": v[0], "count": int(v[1])} for k, v in self.parts.items()},
+            "parts": {
+                k: {"seconds": v[0], "count": int(v[1]), "cpu_seconds": v[2]} for k, v in self.parts.items()
+            },
             "peak_memory_mb": self.peak_memory_mb,
             "memory_source": self.memory_source,
             "info": self.info,
@@ -59,10 +63,10 @@ class PhaseLog:
         if old is None:
             self.records[record.name] = record
             return
-        for label, (seconds, count) in record.parts.items():
-            acc = old.parts.setdefault(label, [0.0, 0])
-            acc[0] += seconds
-            acc[1] += count
+        for label, values in record.parts.items():
+            acc = old.parts.setdefault(label, [0.0, 0, 0.0])
+            for i, v in enumerate(values):
+                acc[i] += v
         if record.peak_memory_mb >= old.peak_memory_mb:
             old.peak_memory_mb, old.memory_source = record.peak_memory_mb, record.memory_source
         old.info.update(record.info)
@@ -101,16 +105,17 @@ class Phase:
     @contextmanager
     def part(self, label: str, count: int = 1) -> Iterator[None]:
         _sync(self.device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         yield
         _sync(self.device)
-        acc = self.record.parts.setdefault(label, [0.0, 0])
+        acc = self.record.parts.setdefault(label, [0.0, 0, 0.0])
         acc[0] += time.perf_counter() - t0
         acc[1] += count
+        acc[2] += time.process_time() - c0
 
     def count(self, label: str, count: int) -> None:
         """Correct the count of a part after the fact (an evaluation pass that learns its size late)."""
-        self.record.parts.setdefault(label, [0.0, 0])[1] += count
+        self.record.parts.setdefault(label, [0.0, 0, 0.0])[1] += count
 
 
 class _Silent:

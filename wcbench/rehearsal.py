@@ -38,8 +38,10 @@ REHEARSAL_DIR = "rehearsal"
 """The runs tree of rehearsals, under the user's --runs-dir."""
 
 ASSUMPTIONS = (
-    "seconds per step are the mean over the rehearsed steps (the first step of a phase includes its "
-    "warm-up: allocator, oneDNN/cuDNN plans), on this machine under its present load",
+    "seconds per step (wall) are the mean over the rehearsed steps (the first step of a phase includes "
+    "its warm-up: allocator, oneDNN/cuDNN plans), on this machine under its present load; the CPU "
+    "seconds beside them are the process's own CPU time, which the load of other processes does not "
+    "inflate",
     "search: weight steps = epochs x floor(search-train / batch) per stage; architecture steps = "
     "(epochs - warmup epochs) x ceil(steps per epoch / hyper_every) (ours CR: every 8th step; else every "
     "step); one validation pass over search-val per epoch; per-epoch strategy work as rehearsed",
@@ -151,7 +153,7 @@ def _split_size(plan: Any, split: str) -> int | None:
 
 
 def _row(record: PhaseRecord, part: str, full: float | None, assumption: str) -> dict[str, Any]:
-    seconds, count = record.parts[part]
+    seconds, count, cpu = record.parts[part]
     per = seconds / count if count else None
     return {
         "phase": record.name,
@@ -160,6 +162,7 @@ def _row(record: PhaseRecord, part: str, full: float | None, assumption: str) ->
         "count": int(count),
         "seconds": round(seconds, 6),
         "seconds_per_unit": None if per is None else round(per, 6),
+        "cpu_seconds_per_unit": round(cpu / count, 6) if count else None,
         "full_count": None if full is None else round(full, 3),
         "projected_seconds": None if (per is None or full is None) else round(per * full, 3),
         "peak_memory_mb": round(record.peak_memory_mb, 1),

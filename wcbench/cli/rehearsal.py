@@ -23,8 +23,9 @@ def print_rehearsal(report: dict[str, Any]) -> None:
         f"preset: "
         f"{report['steps']} step(s) per stage on {report['device']} ({report['threads']} thread(s))"
     )
-    for col in ("phase", "part", "n", "s / unit", "peak MiB", "full-run units", "projected h", "counted as"):
-        right = col in ("n", "s / unit", "peak MiB", "full-run units", "projected h")
+    cols = ("phase", "part", "n", "s / unit", "CPU s / unit", "peak MiB", "full-run units", "projected h")
+    for col in (*cols, "counted as"):
+        right = col in cols[2:]
         table.add_column(col, justify="right" if right else "left")
     for row in report["rows"]:
         projected = row["projected_seconds"]
@@ -33,6 +34,7 @@ def print_rehearsal(report: dict[str, Any]) -> None:
             row["part"],
             str(row["count"]),
             _num(row["seconds_per_unit"], ".3f"),
+            _num(row.get("cpu_seconds_per_unit"), ".3f"),
             _num(row["peak_memory_mb"], ".0f"),
             _num(row["full_count"], ",.0f")
             if (row["full_count"] or 0) >= 10
