@@ -17,8 +17,16 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("wcbench", "searchers", "evaluators")
 
 # Core modules are all of `wcbench` except the layers that wire searchers and evaluators together
-# (the command line and its `python -m wcbench` entry, the pipeline and its stages, the benchmark).
-NOT_CORE = ("wcbench.cli", "wcbench.__main__", "wcbench.pipeline", "wcbench.stages", "wcbench.bench")
+# (the command line and its `python -m wcbench` entry, the pipeline and its stages, the benchmark, the
+# rehearsal of a run).
+NOT_CORE = (
+    "wcbench.cli",
+    "wcbench.__main__",
+    "wcbench.pipeline",
+    "wcbench.stages",
+    "wcbench.bench",
+    "wcbench.rehearsal",
+)
 
 MAX_LINES = 600
 LONG_MODULES: dict[str, str] = {
