@@ -145,3 +145,21 @@ def test_phases_record_nothing_unless_someone_listens() -> None:
 def test_rehearse_rejects_zero_steps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--searcher", "pdarts", "--rehearse", "0", "--runs-dir", str(tmp_path)]) == 2
     assert "--rehearse" in capsys.readouterr().err
+
+
+def test_a_failing_stage_keeps_the_phases_timed_before_it(
+    folder: TinyData, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = tmp_path / "runs"
+    argv = ["run", "--searcher", "darts1st", "--dataset", folder.name, "--preset", "paper", "--rehearse", "1",
+            "--scorers", "clean", "--runs-dir", str(runs), "--device", "cpu", "--no-progress",
+            "--set", "retrain.lr=-1"]  # fmt: skip
+    for key, value in SMALL.items():
+        if not key.startswith("cost."):
+            argv += ["--set", f"{key}={value}"]
+    assert main(argv) == 2  # the retrain's settings are wrong: a one-line error, as in a real run
+    assert "lr" in capsys.readouterr().err
+    (path,) = runs.glob("rehearsal/*/*/seed-1/rehearsal.json")
+    report = read_json(path)
+    assert report["error"].startswith("ConfigError")
+    assert {r["phase"] for r in report["rows"]} == {"search"}

@@ -131,14 +131,19 @@ def _full_counts(plan: Any) -> dict[str, Any]:
     if cfg.max_steps_per_epoch:
         steps = min(steps, cfg.max_steps_per_epoch)
     family = algorithm_family(spec.algorithm, plan.dataset)
-    rcfg = load_retrain_config(family, plan.preset, plan.dataset.partition(":")[0], stage["retrain"])
+    try:
+        rcfg = load_retrain_config(family, plan.preset, plan.dataset.partition(":")[0], stage["retrain"])
+    except ConfigError:  # the retrain's settings are what failed: its rows go without a projection
+        rcfg = None
     return {
         "search_config": cfg,
         "strategy_config": spec.strategy_config,
         "search_steps_per_epoch": steps,
         "search_val_examples": n_val,
         "retrain_config": rcfg,
-        "retrain_train_examples": n_train if rcfg.max_train_examples is None else rcfg.max_train_examples,
+        "retrain_train_examples": n_train
+        if rcfg is None or rcfg.max_train_examples is None
+        else rcfg.max_train_examples,
     }
 
 
@@ -180,11 +185,13 @@ def project(records: list[PhaseRecord], plan: Any, valid_split: str | None = Non
     epochs, arch_epochs = scfg.epochs, max(scfg.epochs - scfg.warmup_epochs, 0)
     test_n = _split_size(plan, "test")
     valid_n = _split_size(plan, valid_split) if valid_split else None
-    if valid_n is not None and rcfg.max_valid_examples is not None:
-        valid_n = min(valid_n, rcfg.max_valid_examples)
-    retrain_steps = math.ceil(full["retrain_train_examples"] / rcfg.batch_size)
-    if rcfg.max_steps_per_epoch:
-        retrain_steps = min(retrain_steps, rcfg.max_steps_per_epoch)
+    retrain_steps = 0
+    if rcfg is not None:
+        if valid_n is not None and rcfg.max_valid_examples is not None:
+            valid_n = min(valid_n, rcfg.max_valid_examples)
+        retrain_steps = math.ceil(full["retrain_train_examples"] / rcfg.batch_size)
+        if rcfg.max_steps_per_epoch:
+            retrain_steps = min(retrain_steps, rcfg.max_steps_per_epoch)
     rows: list[dict[str, Any]] = []
     for rec in records:
         for part in rec.parts:
@@ -207,7 +214,7 @@ def project(records: list[PhaseRecord], plan: Any, valid_split: str | None = Non
                     ),
                     "epoch end": (epochs, f"{epochs} epochs"),
                 }.get(part, (None, ""))
-            elif rec.kind == "retrain":
+            elif rec.kind == "retrain" and rcfg is not None:
                 if part == "train step":
                     n_full = rcfg.epochs * retrain_steps
                     note = f"{rcfg.epochs} epochs x {retrain_steps} steps"
@@ -264,7 +271,8 @@ def paper_table9(searcher: str, cost_reduction: bool | None) -> dict[str, Any]:
 
 def rehearse(plan: Any, n: int, examples: int = 64, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Rehearse ``plan`` (its first seed) for ``n`` steps per stage; writes and returns
-    ``rehearsal.json`` (per-phase rows, totals, the paper's Table 9 figures, assumptions)."""
+    ``rehearsal.json`` (per-phase rows, totals, the paper's Table 9 figures, assumptions). When a stage
+    fails, the phases timed up to it are written, with ``error``, before the error is raised."""
     import torch
 
     from wcbench.devices import resolve_device
@@ -276,8 +284,12 @@ def rehearse(plan: Any, n: int, examples: int = 64, log: Callable[[str], None] =
         shutil.rmtree(rd.path)
     log(f"rehearsing {plan.searcher} on {plan.dataset} ({plan.preset} preset): {n} step(s) per stage")
     t0 = time.perf_counter()
+    error: BaseException | None = None
     with listening() as phases:
-        run_seed(rplan, rplan.seeds[0], log)
+        try:
+            run_seed(rplan, rplan.seeds[0], log)
+        except Exception as exc:  # noqa: BLE001 - the phases up to the failure are reported, then it re-raises
+            error = exc
     wall = time.perf_counter() - t0
     records = list(phases.records.values())
     from wcbench.runs import read_json
@@ -301,6 +313,7 @@ def rehearse(plan: Any, n: int, examples: int = 64, log: Callable[[str], None] =
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor(),
         "threads": torch.get_num_threads(),
         "wall_seconds": round(wall, 2),
+        "error": None if error is None else f"{type(error).__name__}: {' '.join(str(error).split())}",
         "settings": rplan.overrides,
         "phases": [r.to_dict() for r in records],
         "rows": rows,
@@ -311,4 +324,6 @@ def rehearse(plan: Any, n: int, examples: int = 64, log: Callable[[str], None] =
         "plan": {**asdict(plan), "runs_dir": str(plan.runs_dir)},
     }
     atomic_write_json(rd.path / "rehearsal.json", report)
+    if error is not None:  # the stage that failed (out of memory, a bug) is the rehearsal's finding
+        raise error
     return report
