@@ -38,6 +38,7 @@ from wcbench.data import Normalize
 from wcbench.devices import resolve_device
 from wcbench.errors import CheckpointError, ConfigError
 from wcbench.genotype import Genotype
+from wcbench.phases import phase
 from wcbench.runs import atomic_write_json, load_checkpoint, read_json
 
 if TYPE_CHECKING:
@@ -508,6 +509,10 @@ def write_score(
     return record
 
 
+EXAMPLE_CAPS = ("max_examples", "num_examples")
+"""The settings by which a scorer takes a fixed slice of its test data (a rehearsal sets them)."""
+
+
 def score(ctx: ScoreContext, name: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Run scorer ``name`` on ``ctx`` with ``overrides`` and write its score file; returns the record."""
     scorer = get_scorer(name)
@@ -520,7 +525,12 @@ def score(ctx: ScoreContext, name: str, overrides: Mapping[str, Any] | None = No
         )
     torch.manual_seed(ctx.seed)
     start = time.perf_counter()
-    result = scorer.run(ctx, params)
+    cap = next((f for f in EXAMPLE_CAPS if f in type(params).model_fields), None)
+    cap_value = None if cap is None else getattr(params, cap)
+    with phase(f"score: {name}", "score", ctx.device, setting=cap, cap_value=cap_value) as clock:
+        with clock.part("run"):
+            result = scorer.run(ctx, params)
+        clock.count("example", int(result.num_examples))
     return write_score(ctx.scores_dir, scorer, params, result, ctx, time.perf_counter() - start)
 
 

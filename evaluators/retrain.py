@@ -29,7 +29,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -50,6 +50,7 @@ from wcbench.config import load_preset, resolve_config
 from wcbench.devices import peak_memory_mb
 from wcbench.errors import CheckpointError, ConfigError, TrainingError
 from wcbench.genotype import Genotype
+from wcbench.phases import phase
 from wcbench.progress import ProgressBars
 from wcbench.runs import (
     append_jsonl,
@@ -108,6 +109,9 @@ class RetrainConfig(BaseModel):
     )
     valid_every: int = Field(1, ge=1)
     max_train_examples: int | None = Field(None, ge=1)
+    max_steps_per_epoch: int | None = Field(
+        None, ge=1, description="cap on training steps per epoch (a rehearsal; the search's setting too)"
+    )
     max_valid_examples: int | None = Field(None, ge=1)
     stream: bool | None = Field(
         None, description="stream an ImageNet-style folder (auto: imagenet + imagefolder)"
@@ -543,7 +547,11 @@ def retrain(
     params = [p for p in net.parameters()]
 
     tracker = Tracker(out, "retrain", log if is_main else "none", start_epoch)  # curves: rank 0 only
-    with tracker, ProgressBars(progress if is_main else False, None if is_main else False) as bars:
+    with (
+        tracker,
+        ProgressBars(progress if is_main else False, None if is_main else False) as bars,
+        ExitStack() as stack,
+    ):
         epoch_task = bars.add(f"retrain {dataset}", total=config.epochs, completed=start_epoch)
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
@@ -557,26 +565,32 @@ def retrain(
             _set_epoch(data.train, epoch)
             model.train()
             n_seen, loss_sum, correct = 0, torch.zeros((), device=dev), torch.zeros((), device=dev)
-            n_batches = len(data.train)
+            n_batches = min(len(data.train), config.max_steps_per_epoch or len(data.train))
             batch_task = bars.add(f"epoch {epoch + 1}/{config.epochs}", total=n_batches)
+            clock = stack.enter_context(phase("retrain", "retrain", dev))
             for step, (x, y) in enumerate(data.train):
+                if step >= n_batches:
+                    break
                 x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
                 if distributed and not use_stream(config, dataset):
                     x, y = x[rank::world], y[rank::world]  # each rank its share of the global batch
                     if x.shape[0] == 0:
                         continue
-                optimizer.zero_grad(set_to_none=True)
-                with autocast():
-                    logits, logits_aux = model(x)
-                    loss = criterion(logits.float(), y)
-                    if logits_aux is not None and config.auxiliary_weight > 0:
-                        loss = loss + config.auxiliary_weight * criterion(logits_aux.float(), y)
-                loss.backward()
-                if config.grad_clip > 0:
-                    gnorm = nn.utils.clip_grad_norm_(params, config.grad_clip)
-                    finite = bool(torch.isfinite(torch.stack([loss.detach().float(), gnorm.float()])).all())
-                else:
-                    finite = bool(torch.isfinite(loss.detach()).all())
+                with clock.part("train step"):
+                    optimizer.zero_grad(set_to_none=True)
+                    with autocast():
+                        logits, logits_aux = model(x)
+                        loss = criterion(logits.float(), y)
+                        if logits_aux is not None and config.auxiliary_weight > 0:
+                            loss = loss + config.auxiliary_weight * criterion(logits_aux.float(), y)
+                    loss.backward()
+                    if config.grad_clip > 0:
+                        gnorm = nn.utils.clip_grad_norm_(params, config.grad_clip)
+                        finite = bool(
+                            torch.isfinite(torch.stack([loss.detach().float(), gnorm.float()])).all()
+                        )
+                    else:
+                        finite = bool(torch.isfinite(loss.detach()).all())
                 if not finite:
                     kept = (
                         f"the last good checkpoint (after epoch {epoch}) is kept at {ckpt_path}"
@@ -588,7 +602,8 @@ def retrain(
                         f"(lr {lr:.4g}); "
                         f"{kept}; lower the learning rate with --set lr=... (now {config.lr:g}) and rerun"
                     )
-                optimizer.step()
+                with clock.part("train step", 0):
+                    optimizer.step()
                 b = y.shape[0]
                 n_seen += b
                 loss_sum += loss.detach().float() * b
@@ -606,8 +621,10 @@ def retrain(
             if data.valid is not None and (
                 (epoch + 1) % config.valid_every == 0 or epoch + 1 == config.epochs
             ):
-                v_loss, v_acc = evaluate(model, data.valid, dev, autocast, eval_criterion, distributed)
+                with clock.part("validation example", data.num_valid):
+                    v_loss, v_acc = evaluate(model, data.valid, dev, autocast, eval_criterion, distributed)
                 rec.update({"valid_split": data.valid_split, "valid_loss": v_loss, "valid_acc": v_acc})
+            stack.close()  # the epoch's phase ends: its parts and peak memory are recorded
             rec["wall_time_s"] = round(time.perf_counter() - t0, 3)
             rec["peak_memory_mb"] = round(peak_memory_mb(dev)[0], 1)
             if is_main:

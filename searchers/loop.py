@@ -33,7 +33,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ from wcbench.config import default_dataset, load_preset, preset_file, resolve_co
 from wcbench.devices import peak_memory_mb, resolve_device
 from wcbench.errors import CheckpointError, ConfigError, TrainingError
 from wcbench.genotype import Genotype
+from wcbench.phases import phase
 from wcbench.progress import ProgressBars
 from wcbench.registry import ALGORITHMS, STRATEGIES, split_searcher_name
 from wcbench.runs import (
@@ -286,6 +287,14 @@ def _place(algorithm: SearchAlgorithm, device: torch.device, cfg: SearchConfig) 
     return algorithm
 
 
+def _stage_of(algorithm: SearchAlgorithm, epoch: int) -> tuple[int, int]:
+    """(stage of ``epoch``, number of stages): P-DARTS's progressive stages, else (0, 1)."""
+    stage_of = getattr(algorithm, "stage_of", None)
+    if stage_of is None:
+        return 0, 1
+    return int(stage_of(epoch)), int(getattr(algorithm, "num_stages", 1))
+
+
 # ================================================================================== the loop
 
 
@@ -445,6 +454,7 @@ def run_search(
     )
     amp = cfg.amp and dev.type == "cuda"
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
+    stack = ExitStack()
     try:
         for epoch in range(start_epoch, total):
             t0 = time.perf_counter()
@@ -465,35 +475,48 @@ def run_search(
             weight_params = algorithm.weight_parameters()
             sums = torch.zeros(4, device=dev, dtype=torch.float64)  # train loss*n, correct, n, arch loss
             arch_steps = 0
+            stage, stages = _stage_of(algorithm, epoch)
+            clock = stack.enter_context(
+                phase(
+                    f"search stage {stage + 1}/{stages}" if stages > 1 else "search",
+                    "search",
+                    dev,
+                    stage=stage,
+                    hyper_every=int(getattr(strategy, "every", 1)),
+                )
+            )
             for i, (_, (x, y)) in enumerate(train.epoch_batches(cfg.batch_size, spec.seed, epoch)):
                 if i >= steps:
                     break
                 ctx.step_in_epoch, ctx.step, ctx.train_batch = i, global_step, (x, y)
                 if ctx.arch_active and strategy.wants_arch_step(ctx):
-                    objective = strategy.objective(ctx)
-                    with autocast():
-                        result = algorithm.arch_step((x, y), objective, ctx)
-                    strategy.after_arch_step(ctx, result)
+                    with clock.part("arch step"):
+                        objective = strategy.objective(ctx)
+                        with autocast():
+                            result = algorithm.arch_step((x, y), objective, ctx)
+                        strategy.after_arch_step(ctx, result)
                     sums[3] += result.loss.detach().double()
                     arch_steps += 1
                 # weight step (DARTS Eq. 5 one step; weight gradients only)
-                ctx.weight_optimizer.zero_grad(set_to_none=True)
-                with autocast():
-                    logits = algorithm(x)
-                    loss = algorithm.training_loss(logits, y)
-                grads = torch.autograd.grad(loss, weight_params, allow_unused=True)
-                assign_grads(weight_params, grads)
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(weight_params, cfg.grad_clip)
-                ctx.weight_optimizer.step()
-                strategy.after_weight_step(ctx)
+                with clock.part("weight step"):
+                    ctx.weight_optimizer.zero_grad(set_to_none=True)
+                    with autocast():
+                        logits = algorithm(x)
+                        loss = algorithm.training_loss(logits, y)
+                    grads = torch.autograd.grad(loss, weight_params, allow_unused=True)
+                    assign_grads(weight_params, grads)
+                    if cfg.grad_clip > 0:
+                        torch.nn.utils.clip_grad_norm_(weight_params, cfg.grad_clip)
+                    ctx.weight_optimizer.step()
+                    strategy.after_weight_step(ctx)
                 with torch.no_grad():
                     sums[0] += loss.detach().double() * y.numel()
                     sums[1] += (logits.argmax(1) == y).sum()
                     sums[2] += y.numel()
                 global_step += 1
                 bar.advance(task)
-            strategy.on_epoch_end(ctx)
+            with clock.part("epoch end"):
+                strategy.on_epoch_end(ctx)
             train_loss, train_correct, train_n, arch_loss = sums.tolist()
             if not math.isfinite(train_loss) or not math.isfinite(arch_loss):
                 raise TrainingError(
@@ -504,7 +527,9 @@ def run_search(
                 )
             if cfg.bn_recalibrate:
                 recalibrate_batchnorm(algorithm, train, cfg.eval_batch_size)
-            val_losses, val_preds = evaluate_split(algorithm, val, cfg.eval_batch_size)
+            with clock.part("validation example", len(val)):
+                val_losses, val_preds = evaluate_split(algorithm, val, cfg.eval_batch_size)
+            stack.close()  # the epoch's phase ends: its parts and peak memory are recorded
             ctx._val_cache = (val_losses, val_preds)
             val_loss = float(val_losses.mean())
             if not math.isfinite(val_loss):
@@ -573,6 +598,7 @@ def run_search(
             for callback in callbacks:
                 callback(epoch, record)
     finally:
+        stack.close()
         bar.stop()
         tracker.close()
 

@@ -18,7 +18,7 @@ PACKAGES = ("wcbench", "searchers", "evaluators")
 
 # Core modules are all of `wcbench` except the layers that wire searchers and evaluators together
 # (the command line and its `python -m wcbench` entry, the pipeline and its stages, the benchmark, the
-# Python API).
+# Python API, rehearsal of a run).
 NOT_CORE = (
     "wcbench.cli",
     "wcbench.__main__",
@@ -26,6 +26,7 @@ NOT_CORE = (
     "wcbench.stages",
     "wcbench.bench",
     "wcbench.api",
+    "wcbench.rehearsal",
 )
 
 MAX_LINES = 600

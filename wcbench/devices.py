@@ -31,3 +31,31 @@ def peak_memory_mb(device: torch.device) -> tuple[float, str]:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     scale = 2**20 if sys.platform == "darwin" else 2**10  # bytes on macOS, KiB on Linux
     return rss / scale, "process_peak_rss"
+
+
+def reset_phase_peak_memory(device: torch.device) -> None:
+    """Start a new peak-memory window (:func:`phase_peak_memory_mb`): the CUDA allocator's peak, or on
+    Linux the process's ``VmHWM`` (written ``5`` to ``/proc/self/clear_refs``, Linux >= 4.0)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+def phase_peak_memory_mb(device: torch.device) -> tuple[float, str]:
+    """(MiB, source) since :func:`reset_phase_peak_memory`: CUDA max allocated, else the process's
+    ``VmHWM`` where ``/proc`` has it (reset per phase when Linux allowed it), else :func:`peak_memory_mb`."""
+    if device.type == "cuda":
+        return peak_memory_mb(device)
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024, "process_peak_rss_vmhwm"
+    except OSError:
+        pass
+    return peak_memory_mb(device)

@@ -103,6 +103,8 @@ class RunPlan:
     download: bool = False
     progress: bool = True
     log: str | None = None  # training-curve loggers (wcbench.tracking); None: $WCBENCH_LOG
+    rehearse: int | None = None
+    """Steps per stage of a rehearsal (:mod:`wcbench.rehearsal`); None for a real run."""
 
     def config(self) -> dict[str, Any]:
         d = asdict(self)

@@ -655,6 +655,21 @@ def _manifest_problem(run_path: Path) -> str | None:
     return None
 
 
+def _is_rehearsal(run_path: Path) -> bool:
+    """True for a rehearsal's run directory (its manifest's ``rehearse``, or its ``rehearsal.json``)."""
+    if (run_path / "rehearsal.json").exists():
+        return True
+    manifest = run_path / "manifest.json"
+    if not manifest.exists():
+        return False
+    try:
+        data = read_json(manifest)
+    except CheckpointError:
+        return False
+    config = data.get("config") if isinstance(data, dict) else None
+    return isinstance(config, dict) and bool(config.get("rehearse"))
+
+
 def collect_runs(
     runs_root: str | os.PathLike[str], warn: Callable[[str], None] | None = _warn_skip
 ) -> pd.DataFrame:
@@ -689,6 +704,8 @@ def collect_runs(
                 continue
             run_dirs.append(p)
         for run_path in run_dirs:
+            if _is_rehearsal(run_path):
+                continue  # `wcbench run --rehearse`: timings of capped stages, never results
             dataset, searcher = run_path.parent.parent.name, run_path.parent.name
             seed = _seed_from(run_path)
             problem = _manifest_problem(run_path)

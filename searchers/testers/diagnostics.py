@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from searchers.testers.auxiliary import build_classifier, train_classifier
 from searchers.testers.pretrain import cache_key
 from wcbench.errors import ConfigError
+from wcbench.phases import phase
 from wcbench.runs import atomic_write_bytes, save_checkpoint
 
 log = logging.getLogger("wcbench.ours")
@@ -61,14 +62,18 @@ def reference_classifier(
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         else:
             log.info("ours: training the reference classifier into %s", path)
-            train_classifier(
-                model,
-                train.images,
-                train.labels,
-                iters=iters,
-                batch_size=min(128, len(train)),
-                generator=generator,
-            )
+            with (
+                phase("tester: reference classifier", "tester", device, setting="reference_iters") as clock,
+                clock.part("step", iters),
+            ):
+                train_classifier(
+                    model,
+                    train.images,
+                    train.labels,
+                    iters=iters,
+                    batch_size=min(128, len(train)),
+                    generator=generator,
+                )
             save_checkpoint(path, model.state_dict())
     model.eval()
     for p in model.parameters():

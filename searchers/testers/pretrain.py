@@ -25,6 +25,7 @@ from searchers.testers.auxiliary import TiedAuxiliary, train_classifier
 from searchers.testers.fqgan import ConditionalGAN
 from searchers.testers.functional import frozen
 from searchers.testers.gan import GanTester
+from wcbench.phases import phase
 from wcbench.runs import save_checkpoint
 
 
@@ -151,20 +152,25 @@ def _pretrain(
     images, labels = dataset.images, dataset.labels
     partial = path.with_name(path.stem + ".gan-partial.pt")
     if isinstance(tester, GanTester) and config.pretrain_iters > 0:
-        pretrain_gan(
-            tester.gan,
-            images,
-            labels,
-            iters=config.pretrain_iters,
-            batch_size=config.pretrain_batch,
-            generator=generator,
-            log=log,
-            resume=partial,
-        )
+        with (
+            phase("tester: G/D pretraining", "tester", images.device, setting="pretrain_iters") as clock,
+            clock.part("step", config.pretrain_iters),
+        ):
+            pretrain_gan(
+                tester.gan,
+                images,
+                labels,
+                iters=config.pretrain_iters,
+                batch_size=config.pretrain_batch,
+                generator=generator,
+                log=log,
+                resume=partial,
+            )
     if tester.aux is not None and config.aux_pretrain_iters > 0:
         params = list(tester.aux.parameters())
         ctx = frozen(tester.aux.trunk) if isinstance(tester.aux, TiedAuxiliary) else nullcontext()
-        with ctx:
+        v_phase = phase("tester: V pretraining", "tester", images.device, setting="aux_pretrain_iters")
+        with ctx, v_phase as clock, clock.part("step", config.aux_pretrain_iters):
             losses = train_classifier(
                 tester.aux,
                 images,

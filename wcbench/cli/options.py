@@ -63,6 +63,9 @@ FLAGS: dict[str, str] = {
     "--per-class": "Worst-case images per class (paper: 20).",
     "--preset": "paper (the paper's tables) | quick (CPU, minutes, digits) | smoke (CPU, seconds; tests).",
     "--provenance": "Who picked the images, how, and where from.",
+    "--rehearse": "Rehearse: every stage of this configuration for N steps (first seed), timed, with a "
+    "projection of the full run; written to <runs-dir>/rehearsal/.../rehearsal.json, never to a leaderboard.",
+    "--rehearse-examples": "Test examples each scorer scores in a rehearsal.",
     "--runs-dir": "Root of the run tree (<runs-dir>/<dataset>/<searcher>/seed-<n>/).",
     "--scorers": "Scorers, comma-separated (see `wcbench list scorers`).",
     "--scores-dir": "Folder for <scorer>.json (default: the run's scores/, or <model>/scores).",

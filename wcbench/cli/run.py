@@ -39,6 +39,8 @@ def run_cmd(
     as_json: bool = option(
         "--json", False, "Here: the run folders, each stage's status and the scores (logs go to stderr)."
     ),
+    rehearse: int | None = option("--rehearse", None, "", min=1),
+    rehearse_examples: int = option("--rehearse-examples", 64, "", min=1),
     log: str | None = option("--log"),
 ) -> None:
     """Search, retrain and score SEARCHER for each seed; rerun the same command to resume."""
@@ -64,6 +66,15 @@ def run_cmd(
     )
     if dry_run:
         print_json(preflight(plan))
+        return
+    if rehearse is not None:
+        from wcbench.cli.rehearsal import print_rehearsal
+        from wcbench.rehearsal import rehearse as run_rehearsal
+
+        report = run_rehearsal(
+            plan, rehearse, rehearse_examples, log=lambda m: console.print(m, markup=False)
+        )
+        print_rehearsal(report)
         return
     shown = console_err if as_json else console
     dirs = run(
