@@ -38,7 +38,7 @@ def test_run_pretrains_the_tester_once_and_a_second_seed_reuses_it(
     assert notes[1]["note"] == "cache " + notes[0]["note"].removeprefix("pretrained now, cache ")
     assert len(list((tmp_path / "data" / "testers").glob("tester-gan-digits-*.pt"))) == 1
     # the run's summary says what the search did: supernet accuracy, reference classifier on G's data
-    assert "supernet val acc" in out and "reference acc. on generated data" in out and "pretrained" in out
+    assert "supernet val acc" in out and "reference acc." in out and "pretrained" in out
     history = read_jsonl(RunDir(runs, "digits", "ours-darts1st", 1).search_dir / "history.jsonl")
     strategy = history[-1]["strategy"]
     assert 0.0 <= strategy["reference_accuracy"] <= 1.0

@@ -67,7 +67,10 @@ def print_search_summary(run_dirs: list[str]) -> None:
     from wcbench.runs import read_jsonl
 
     table = Table(title="search: supernet and tester, per seed")
-    for col in ("run", "supernet val acc (first → last epoch)", "reference acc. on generated data", "tester"):
+    table.caption = (
+        "accuracies: first → last search epoch; reference: Fig. 1's classifier on the tester's data"
+    )
+    for col in ("run", "supernet val acc", "reference acc.", "tester"):
         table.add_column(col)
     drawn: list[str] = []
     for d in run_dirs:
