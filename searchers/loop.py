@@ -28,8 +28,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ from wcbench.runs import (
     append_jsonl,
     atomic_write_json,
     atomic_write_text,
+    checkpoint_keys,
     load_checkpoint,
     read_json,
     read_jsonl,
@@ -65,6 +66,15 @@ from wcbench.seeding import derive_seed
 from wcbench.space import get_space
 
 CHECKPOINT_FORMAT = 1
+_CHECKPOINT_KEYS = (
+    "epoch",
+    "global_step",
+    "algorithm",
+    "strategy",
+    "weight_optimizer",
+    "arch_optimizer",
+    "rng",
+)
 EpochCallback = Callable[[int, dict[str, Any]], None]
 
 
@@ -282,6 +292,19 @@ def search_context(
     )
 
 
+@contextmanager
+def _damaged(ckpt_path: Path) -> Iterator[None]:
+    """Turn a checkpoint whose contents do not fit the search (a missing key, a wrong shape or type)
+    into one :class:`CheckpointError` naming the file."""
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise CheckpointError(
+            f"checkpoint {ckpt_path} does not fit this search ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:160]}); delete it to restart the search"
+        ) from exc
+
+
 def run_search(
     searcher_name: str,
     dataset: str | None = None,
@@ -326,20 +349,23 @@ def run_search(
         state = load_checkpoint(ckpt_path, map_location="cpu")
         if state.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{ckpt_path} has an unknown format; use a new --out")
-        algorithm.load_search_state_dict(state["algorithm"])
-        _place(algorithm, dev, cfg)
-        start_epoch, global_step = int(state["epoch"]), int(state["global_step"])
-        elapsed = float(state.get("elapsed_s", 0.0))
+        checkpoint_keys(state, _CHECKPOINT_KEYS, ckpt_path)
+        with _damaged(ckpt_path):
+            algorithm.load_search_state_dict(state["algorithm"])
+            _place(algorithm, dev, cfg)
+            start_epoch, global_step = int(state["epoch"]), int(state["global_step"])
+            elapsed = float(state.get("elapsed_s", 0.0))
     ctx.weight_optimizer = algorithm.make_weight_optimizer()
     ctx.arch_optimizer = algorithm.make_arch_optimizer()
     if state is not None:
-        ctx.weight_optimizer.load_state_dict(state["weight_optimizer"])
-        ctx.arch_optimizer.load_state_dict(state["arch_optimizer"])
-        strategy.load_state_dict(state["strategy"])
-        ctx.generator.set_state(state["rng"]["strategy"])
-        if state.get("val_losses") is not None:
-            ctx._val_cache = (state["val_losses"].to(dev), state["val_predictions"].to(dev))
-        _set_rng_state(state["rng"], dev)
+        with _damaged(ckpt_path):
+            ctx.weight_optimizer.load_state_dict(state["weight_optimizer"])
+            ctx.arch_optimizer.load_state_dict(state["arch_optimizer"])
+            strategy.load_state_dict(state["strategy"])
+            ctx.generator.set_state(state["rng"]["strategy"])
+            if state.get("val_losses") is not None:
+                ctx._val_cache = (state["val_losses"].to(dev), state["val_predictions"].to(dev))
+            _set_rng_state(state["rng"], dev)
 
     if start_epoch >= total and genotype_path.exists():
         return Genotype.from_json(genotype_path.read_text())

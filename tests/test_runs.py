@@ -18,6 +18,8 @@ from wcbench.runs import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    checkpoint_keys,
+    checksum_path,
     collect_runs,
     load_checkpoint,
     read_json,
@@ -162,6 +164,64 @@ def test_truncated_and_garbage_checkpoints_raise_checkpoint_error(tmp_path: Path
         (tmp_path / name).write_bytes(blob)
         with pytest.raises(CheckpointError, match=name.replace(".", r"\.")):
             load_checkpoint(tmp_path / name)
+
+
+def test_a_single_flipped_byte_in_a_checkpoint_is_refused_naming_the_file_and_the_fix(tmp_path: Path) -> None:
+    import torch
+
+    path = tmp_path / "search" / "checkpoint.pt"
+    save_checkpoint(path, {"w": torch.arange(1000.0), "epoch": 3})
+    assert json.loads(checksum_path(path).read_text())["sha256"]
+    data = bytearray(path.read_bytes())
+    for offset in (len(data) // 3, len(data) // 2, len(data) - 30):  # tensor bytes, zip records
+        flipped = bytearray(data)
+        flipped[offset] ^= 0x01
+        path.write_bytes(bytes(flipped))
+        with pytest.raises(CheckpointError, match=r"checkpoint\.pt does not match its checksum.*delete"):
+            load_checkpoint(path)
+    path.write_bytes(bytes(data))
+    assert load_checkpoint(path)["epoch"] == 3
+
+
+def test_a_kill_between_checksum_and_checkpoint_still_verifies(tmp_path: Path) -> None:
+    import torch
+
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"epoch": 1})
+    old = path.read_bytes()
+    save_checkpoint(path, {"epoch": 2})
+    path.write_bytes(old)  # as if killed after the sidecar's rename and before the checkpoint's
+    assert load_checkpoint(path)["epoch"] == 1
+    save_checkpoint(path, {"epoch": 3, "w": torch.ones(3)})
+    assert load_checkpoint(path)["epoch"] == 3
+
+
+def test_random_bytes_are_always_a_checkpoint_error(tmp_path: Path) -> None:
+    import random
+
+    import torch
+
+    good = tmp_path / "good.pt"
+    torch.save({"w": torch.ones(50), "epoch": 1}, good)
+    data = good.read_bytes()
+    rng = random.Random(0)
+    path = tmp_path / "bad.pt"
+    for i in range(200):  # garbage, and real checkpoints with a random stretch overwritten
+        if i % 2:
+            blob = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
+        else:
+            start = rng.randrange(len(data))
+            blob = data[:start] + bytes(rng.randrange(256) for _ in range(8)) + data[start + 8 :]
+        path.write_bytes(blob)
+        try:
+            load_checkpoint(path)
+        except CheckpointError as exc:
+            assert "bad.pt" in str(exc)
+
+
+def test_a_checkpoint_missing_keys_names_the_file() -> None:
+    with pytest.raises(CheckpointError, match=r"ckpt\.pt lacks 'algorithm'"):
+        checkpoint_keys({"epoch": 1}, ("epoch", "algorithm"), "ckpt.pt")
 
 
 def test_missing_checkpoint_is_file_not_found(tmp_path: Path) -> None:
