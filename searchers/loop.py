@@ -3,8 +3,9 @@
 ``run_search`` runs ``<strategy>-<algorithm>`` and writes into ``out_dir``:
 
 * ``config.json``: the resolved run config (searcher, dataset, preset, seed, space, the algorithm's
-  and the strategy's settings). Rerunning with the same ``out_dir`` resumes from its checkpoint only
-  if the config is equal (the device may differ); otherwise a ConfigError names the differing key.
+  and the strategy's settings), written with the first epoch's record. Rerunning with the same
+  ``out_dir`` resumes from its checkpoint only if the config is equal (the device may differ);
+  otherwise a ConfigError names the differing key.
   A directory without a checkpoint (nothing finished an epoch) is simply started afresh.
 * ``history.jsonl``: one line per epoch (see ``_history_record``).
 * ``checkpoint.pt``: after every epoch, atomically: algorithm and strategy state, both optimisers,
@@ -336,7 +337,10 @@ def run_search(
             raise CheckpointError(f"{ckpt_path} exists without its config.json; use a new --out")
         check_same_config(read_json(config_path), current, out)
     dev = resolve_device(device)
-    atomic_write_json(config_path, {**current, "device": str(dev)})
+    if ckpt_path.exists():
+        atomic_write_json(config_path, {**current, "device": str(dev)})
+    # else config.json comes with the first epoch's record: a search that fails before it leaves no
+    # config.json alone in --out to look like a run (issue #13)
 
     ctx = search_context(spec, dev, data_root=data_root, download=download, out_dir=out)
     algorithm, cfg, train, val, total = ctx.algorithm, ctx.config, ctx.train, ctx.val, ctx.total_epochs
@@ -477,6 +481,8 @@ def run_search(
                 "peak_memory_source": mem_source,
                 "device": str(dev),
             }
+            if not ckpt_path.exists():
+                atomic_write_json(config_path, {**current, "device": str(dev)})
             append_jsonl(history_path, record)
             save_checkpoint(
                 ckpt_path,

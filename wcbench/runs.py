@@ -43,6 +43,7 @@ from wcbench.errors import CheckpointError, ConfigError
 __all__ = [
     "COLLECT_COLUMNS",
     "RunDir",
+    "RunLock",
     "append_jsonl",
     "atomic_write_bytes",
     "atomic_write_json",
@@ -492,6 +493,109 @@ def _check_name(kind: str, name: str) -> str:
     return name
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    except (OSError, OverflowError):
+        return False
+    return True
+
+
+def lock_poll_seconds() -> float:
+    """How often a waiter looks at a held run lock: ``WCBENCH_LOCK_POLL_S`` (default 5 s)."""
+    try:
+        value = float(os.environ.get("WCBENCH_LOCK_POLL_S", "5"))
+    except ValueError:
+        raise ConfigError("WCBENCH_LOCK_POLL_S must be a number of seconds, e.g. 5") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError("WCBENCH_LOCK_POLL_S must be a positive number of seconds, e.g. 5")
+    return value
+
+
+class RunLock:
+    """A run directory's lock: re-entrant within a process, waited for as long as its holder lives.
+
+    The holder records itself in ``<lock>.holder`` (pid, host, since). A waiter says once on stderr
+    who holds the lock and that it waits, then polls every :func:`lock_poll_seconds` with no time
+    limit (paper-scale stages take days). The OS releases the lock of a process that dies; a holder
+    file left by such a process (kill -9) is taken over with a warning naming it.
+    """
+
+    def __init__(self, path: Path, poll_s: float | None = None) -> None:
+        self.path = Path(path)
+        self.holder_path = self.path.with_name(self.path.name + ".holder")
+        self._lock = filelock.FileLock(str(self.path), is_singleton=True)
+        self._poll_s = poll_s
+
+    def holder(self) -> dict[str, Any] | None:
+        """Who holds (or last held) the lock, from its holder file: ``{pid, host, since}``."""
+        try:
+            data = json.loads(self.holder_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _describe(self, holder: dict[str, Any] | None) -> str:
+        if not holder:
+            return "another process"
+        return f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}"
+
+    def acquire(self) -> None:
+        if self._lock.is_locked:  # this process holds it: nest
+            self._lock.acquire()
+            return
+        poll = self._poll_s if self._poll_s is not None else lock_poll_seconds()
+        said = False
+        while True:
+            try:
+                self._lock.acquire(timeout=poll)
+                break
+            except filelock.Timeout:
+                if not said:
+                    said = True
+                    holder = self.holder()
+                    sys.stderr.write(
+                        f"wcbench: {self.path.parent} is locked by {self._describe(holder)}; waiting for it "
+                        f"to finish (as long as it runs)\n"
+                    )
+                    sys.stderr.flush()
+        host = socket.gethostname()
+        holder = self.holder()
+        if holder and holder.get("pid") != os.getpid():
+            pid = holder.get("pid")
+            dead = holder.get("host") == host and isinstance(pid, int) and not _pid_alive(pid)
+            if dead:
+                sys.stderr.write(
+                    f"wcbench: warning: took over the lock of {self.path.parent} from "
+                    f"{self._describe(holder)}, which is no longer running\n"
+                )
+                sys.stderr.flush()
+        with contextlib.suppress(OSError):
+            atomic_write_json(self.holder_path, {"pid": os.getpid(), "host": host, "since": _now()})
+
+    def release(self) -> None:
+        if self._lock.lock_counter == 1:
+            with contextlib.suppress(OSError):
+                self.holder_path.unlink()
+        self._lock.release()
+
+    @property
+    def is_locked(self) -> bool:
+        """Whether this process holds the lock."""
+        return self._lock.is_locked
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class RunDir:
     """One run: ``<runs_root>/<dataset>/<searcher>/seed-<n>/`` (the README, "Runs on disk")."""
 
@@ -540,10 +644,10 @@ class RunDir:
         return self.path / "manifest.json"
 
     # locking
-    def lock(self) -> filelock.FileLock:
-        """A re-entrant inter-process lock on ``<path>/.lock``: ``with run.lock(): ...``."""
+    def lock(self) -> RunLock:
+        """The re-entrant inter-process lock on ``<path>/.lock`` (:class:`RunLock`): ``with run.lock():``."""
         self.path.mkdir(parents=True, exist_ok=True)
-        return _lock_for(self.path / ".lock")
+        return RunLock(self.path / ".lock")
 
     # manifest
     def read_manifest(self) -> dict[str, Any]:
@@ -555,14 +659,36 @@ class RunDir:
             raise CheckpointError(f"manifest {self.manifest_path} is not a JSON object; {_DELETE_HINT}")
         return data
 
-    def write_manifest(self, config: Mapping[str, Any], status: str = "running") -> dict[str, Any]:
-        """Write the manifest: resolved config, status, versions, git commit, host, start time.
+    def write_manifest(
+        self,
+        config: Mapping[str, Any],
+        status: str = "running",
+        attempt: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Start an attempt: status, versions, git commit, host; returns the manifest.
 
-        On a re-run (resume) the first start time and the stage records are kept, and ``attempts``
-        counts the invocations.
+        On a re-run (resume) the first start time, the stage records and the recorded ``config``
+        are kept: ``config`` is what produced the files beside the manifest (the caller updates it
+        as stages finish, :meth:`record_config`), written here only for a new run. ``attempts``
+        lists every invocation: ``command``, ``settings`` (``attempt``, else ``config``), ``start``,
+        ``end`` and ``outcome`` (:meth:`end_attempt`).
         """
         with self.lock():
             old = self.read_manifest()
+            attempts = old.get("attempts")
+            attempts = list(attempts) if isinstance(attempts, list) else []
+            env = environment_info()
+            attempts.append(
+                {
+                    "command": env["argv"],
+                    "settings": dict(attempt if attempt is not None else config),
+                    "host": env["hostname"],
+                    "pid": os.getpid(),
+                    "start": _now(),
+                    "end": None,
+                    "outcome": "running",
+                }
+            )
             manifest: dict[str, Any] = {
                 "dataset": self.dataset,
                 "searcher": self.searcher,
@@ -570,11 +696,52 @@ class RunDir:
                 "status": status,
                 "start": old.get("start") or _now(),
                 "end": _now() if status in _TERMINAL else None,
-                "attempts": int(old.get("attempts", 0)) + 1,
-                **environment_info(),
-                "config": dict(config),
+                **env,
+                "config": old["config"] if isinstance(old.get("config"), dict) else dict(config),
                 "stages": old.get("stages", {}),
+                "attempts": attempts,
             }
+            atomic_write_json(self.manifest_path, manifest)
+            return manifest
+
+    def end_attempt(self, outcome: str, status: str | None = None, **fields: Any) -> dict[str, Any]:
+        """Close the last attempt with ``outcome`` ("done", "failed", "interrupted", "refused: ...");
+        ``status`` (default: the outcome) and ``fields`` go to the manifest itself."""
+        with self.lock():
+            manifest = self.read_manifest()
+            attempts = manifest.get("attempts")
+            if isinstance(attempts, list) and attempts and isinstance(attempts[-1], dict):
+                attempts[-1] = {**attempts[-1], "end": _now(), "outcome": outcome}
+            new_status = status or outcome
+            manifest.update(fields, status=new_status)
+            if new_status in _TERMINAL:
+                manifest["end"] = _now()
+            atomic_write_json(self.manifest_path, manifest)
+            return manifest
+
+    def record_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace the recorded ``config`` (what produced the files beside the manifest)."""
+        with self.lock():
+            manifest = self.read_manifest()
+            manifest["config"] = dict(config)
+            atomic_write_json(self.manifest_path, manifest)
+            return manifest
+
+    def drop_stage(self, name: str) -> dict[str, Any]:
+        """Forget stage ``name`` (its files were removed: forced, or made stale by a redone stage)."""
+        with self.lock():
+            manifest = self.read_manifest()
+            manifest.get("stages", {}).pop(name, None)
+            atomic_write_json(self.manifest_path, manifest)
+            return manifest
+
+    def mark_running_stages(self, status: str) -> dict[str, Any]:
+        """Give every stage still "running" ``status`` ("failed" or "interrupted") and an end time."""
+        with self.lock():
+            manifest = self.read_manifest()
+            for record in manifest.get("stages", {}).values():
+                if isinstance(record, dict) and record.get("status") == "running":
+                    record.update(status=status, end=_now())
             atomic_write_json(self.manifest_path, manifest)
             return manifest
 
@@ -590,9 +757,15 @@ class RunDir:
             atomic_write_json(self.manifest_path, manifest)
             return manifest
 
-    def stage_start(self, name: str) -> dict[str, Any]:
-        """Record ``stages.<name> = {start: now, end: None, status: "running"}``."""
-        return self.update_manifest(stages={name: {"start": _now(), "end": None, "status": "running"}})
+    def stage_start(self, name: str, **extra: Any) -> dict[str, Any]:
+        """Record ``stages.<name> = {start: now, end: None, status: "running", **extra}``, replacing
+        any earlier record of that stage (``extra``: e.g. the settings it runs with)."""
+        with self.lock():
+            manifest = self.read_manifest()
+            stages = manifest.setdefault("stages", {})
+            stages[name] = {"start": _now(), "end": None, "status": "running", **extra}
+            atomic_write_json(self.manifest_path, manifest)
+            return manifest
 
     def stage_end(self, name: str, status: str = "done", **extra: Any) -> dict[str, Any]:
         """Record the end of a stage (``status`` "done" or "failed"), with optional extra fields."""

@@ -43,6 +43,12 @@ def run_cmd(
     cpus: int = typer.Option(8, "--cpus", help="CPUs per SLURM task."),
     time_min: int = typer.Option(1440, "--time-min", help="SLURM time limit per task, minutes."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
+    force: list[str] | None = typer.Option(
+        None,
+        "--force",
+        help="Redo a finished stage whose settings differ: search, retrain, score or a scorer's name "
+        "(repeatable; what depends on it is redone too).",
+    ),
     dry_run: bool = typer.Option(
         False,
         "--dry-run",
@@ -66,6 +72,7 @@ def run_cmd(
         data_root=data_root,
         download=download,
         progress=not no_progress,
+        force=[f for item in force or [] for f in item.split(",") if f.strip()],
     )
     if dry_run:
         from wcbench.cli.app import print_json
