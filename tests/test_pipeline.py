@@ -286,11 +286,15 @@ def test_a_rerun_with_other_settings_stops_naming_the_key_until_forced(
     capsys.readouterr()
     search_mtime = (rd.search_dir / "checkpoint.pt").stat().st_mtime_ns
     score_mtime = rd.score_path("clean").stat().st_mtime_ns
+    before = rd.read_manifest()
 
     assert main(wcbench_run(runs, "--set", "retrain.epochs=2")) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "retrain.epochs: 1 -> 2" in err and "--force retrain" in err
     manifest = rd.read_manifest()  # nothing ran, and nothing claims it did
+    assert {k: v for k, v in manifest.items() if k != "attempts"} == {
+        k: v for k, v in before.items() if k != "attempts"
+    }
     assert manifest["status"] == "done" and manifest["config"]["overrides"]["retrain.epochs"] == 1
     assert read_json(rd.retrain_dir("digits") / "retrain.json")["config"]["epochs"] == 1
     assert (
@@ -364,3 +368,20 @@ def test_sigterm_mid_search_marks_the_run_interrupted_and_the_same_command_resum
     manifest = rd.read_manifest()
     assert manifest["status"] == "done" and manifest["stages"]["search"]["status"] == "done"
     assert [a["outcome"] for a in manifest["attempts"]] == ["interrupted", "done"]
+
+
+def test_a_failed_stage_is_recorded_failed_not_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from wcbench.errors import TrainingError
+
+    def diverge(*args: object, **kwargs: object) -> None:
+        raise TrainingError("search loss is non-finite at epoch 0; lower the learning rate")
+
+    monkeypatch.setattr("wcbench.stages.search_stage", diverge)
+    runs = tmp_path / "runs"
+    assert main(wcbench_run(runs)) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    manifest = RunDir(runs, "digits", "darts1st", 1).read_manifest()
+    assert manifest["status"] == "failed" and manifest["stages"]["search"]["status"] == "failed"
+    assert manifest["attempts"][-1]["outcome"] == "failed" and "non-finite" in manifest["error"]

@@ -351,7 +351,7 @@ def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> di
                 f"{rd.path}: its finished {name} stage was made with other settings ({shown}); rerun "
                 f"with --force {name} to redo it (and what depends on it), or use another --runs-dir"
             )
-            rd.end_attempt(f"refused: {message}", status=before.get("status") or "failed")
+            rd.end_attempt(f"refused: {message}", restore=before)
             raise ConfigError(message)
 
         def start(key: str) -> None:

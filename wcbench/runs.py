@@ -704,14 +704,25 @@ class RunDir:
             atomic_write_json(self.manifest_path, manifest)
             return manifest
 
-    def end_attempt(self, outcome: str, status: str | None = None, **fields: Any) -> dict[str, Any]:
+    def end_attempt(
+        self,
+        outcome: str,
+        status: str | None = None,
+        restore: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
         """Close the last attempt with ``outcome`` ("done", "failed", "interrupted", "refused: ...");
-        ``status`` (default: the outcome) and ``fields`` go to the manifest itself."""
+        ``status`` (default: the outcome) and ``fields`` go to the manifest itself. ``restore``: an
+        attempt that changed nothing puts back the manifest it found (with the attempt listed)."""
         with self.lock():
             manifest = self.read_manifest()
             attempts = manifest.get("attempts")
             if isinstance(attempts, list) and attempts and isinstance(attempts[-1], dict):
                 attempts[-1] = {**attempts[-1], "end": _now(), "outcome": outcome}
+            if restore is not None:
+                manifest = {**restore, "attempts": attempts}
+                atomic_write_json(self.manifest_path, manifest)
+                return manifest
             new_status = status or outcome
             manifest.update(fields, status=new_status)
             if new_status in _TERMINAL:
