@@ -312,8 +312,8 @@ def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> di
     """One seed: search, retrain on the search dataset, then each scorer; returns the manifest.
 
     A finished stage is skipped when its recorded settings equal this plan's; when they differ the
-    run stops with a :class:`ConfigError` naming the keys, unless ``force`` names the stage (it is
-    then redone from scratch, with the stages after it; ``plan.force``). The manifest's ``config`` only ever
+    run stops with a :class:`ConfigError` naming the keys, unless ``plan.force`` names the stage (it
+    is then redone from scratch, with the stages after it). The manifest's ``config`` only ever
     describes the files beside it; ``attempts`` lists every invocation and its outcome.
     """
     import shutil
