@@ -297,6 +297,9 @@ def test_every_attempt_is_kept_with_its_command_settings_times_and_outcome(tmp_p
     assert all(a["command"] and a["start"] and a["end"] and a["pid"] for a in (first, second))
     assert m["config"] == {"a": 1}  # the config is what made the files, not what the last command asked
     assert m["status"] == "done" and m["error"] is None
+    run.write_manifest({"a": 2}, "running")  # then killed with -9: no end_attempt
+    m = run.write_manifest({"a": 2}, "running")
+    assert m["attempts"][2]["outcome"].startswith("killed") and m["attempts"][3]["outcome"] == "running"
 
 
 def test_stages_left_running_are_marked_with_the_runs_outcome(tmp_path: Path) -> None:

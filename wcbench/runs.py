@@ -677,6 +677,9 @@ class RunDir:
             old = self.read_manifest()
             attempts = old.get("attempts")
             attempts = list(attempts) if isinstance(attempts, list) else []
+            for i, earlier in enumerate(attempts):  # we hold the lock: an attempt still "running" died
+                if isinstance(earlier, dict) and earlier.get("outcome") == "running":
+                    attempts[i] = {**earlier, "outcome": "killed (ended without a word: kill -9, power, OOM)"}
             env = environment_info()
             attempts.append(
                 {
