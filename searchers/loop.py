@@ -3,8 +3,9 @@
 ``run_search`` runs ``<strategy>-<algorithm>`` and writes into ``out_dir``:
 
 * ``config.json``: the resolved run config (searcher, dataset, preset, seed, space, the algorithm's
-  and the strategy's settings). Rerunning with the same ``out_dir`` resumes from its checkpoint only
-  if the config is equal (the device may differ); otherwise a ConfigError names the differing key.
+  and the strategy's settings), written with the first epoch's record. Rerunning with the same
+  ``out_dir`` resumes from its checkpoint only if the config is equal (the device may differ);
+  otherwise a ConfigError names the differing key.
   A directory without a checkpoint (nothing finished an epoch) is simply started afresh.
 * ``history.jsonl``: one line per epoch (see ``_history_record``).
 * ``checkpoint.pt``: after every epoch, atomically: algorithm and strategy state, both optimisers,
@@ -32,8 +33,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ from wcbench.runs import (
     append_jsonl,
     atomic_write_json,
     atomic_write_text,
+    checkpoint_keys,
     load_checkpoint,
     read_json,
     read_jsonl,
@@ -73,6 +75,15 @@ from wcbench.space import get_space
 from wcbench.tracking import Tracker, log_backends
 
 CHECKPOINT_FORMAT = 1
+_CHECKPOINT_KEYS = (
+    "epoch",
+    "global_step",
+    "algorithm",
+    "strategy",
+    "weight_optimizer",
+    "arch_optimizer",
+    "rng",
+)
 EpochCallback = Callable[[int, dict[str, Any]], None]
 
 
@@ -371,6 +382,19 @@ def _track_epoch(tracker: Tracker, out: Path, epoch: int, record: dict[str, Any]
     tracker.scalars(epoch, values)
 
 
+@contextmanager
+def _damaged(ckpt_path: Path) -> Iterator[None]:
+    """Turn a checkpoint whose contents do not fit the search (a missing key, a wrong shape or type)
+    into one :class:`CheckpointError` naming the file."""
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise CheckpointError(
+            f"checkpoint {ckpt_path} does not fit this search ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:160]}); delete it to restart the search"
+        ) from exc
+
+
 def run_search(
     searcher_name: str,
     dataset: str | None = None,
@@ -406,7 +430,10 @@ def run_search(
             raise CheckpointError(f"{ckpt_path} exists without its config.json; use a new --out")
         check_same_config(read_json(config_path), current, out)
     dev = resolve_device(device)
-    atomic_write_json(config_path, {**current, "device": str(dev)})
+    if ckpt_path.exists():
+        atomic_write_json(config_path, {**current, "device": str(dev)})
+    # else config.json comes with the first epoch's record: a search that fails before it leaves no
+    # config.json alone in --out to look like a run (issue #13)
 
     ctx = search_context(spec, dev, data_root=data_root, download=download, out_dir=out)
     algorithm, cfg, train, val, total = ctx.algorithm, ctx.config, ctx.train, ctx.val, ctx.total_epochs
@@ -419,20 +446,23 @@ def run_search(
         state = load_checkpoint(ckpt_path, map_location="cpu")
         if state.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{ckpt_path} has an unknown format; use a new --out")
-        algorithm.load_search_state_dict(state["algorithm"])
-        _place(algorithm, dev, cfg)
-        start_epoch, global_step = int(state["epoch"]), int(state["global_step"])
-        elapsed = float(state.get("elapsed_s", 0.0))
+        checkpoint_keys(state, _CHECKPOINT_KEYS, ckpt_path)
+        with _damaged(ckpt_path):
+            algorithm.load_search_state_dict(state["algorithm"])
+            _place(algorithm, dev, cfg)
+            start_epoch, global_step = int(state["epoch"]), int(state["global_step"])
+            elapsed = float(state.get("elapsed_s", 0.0))
     ctx.weight_optimizer = algorithm.make_weight_optimizer()
     ctx.arch_optimizer = algorithm.make_arch_optimizer()
     if state is not None:
-        ctx.weight_optimizer.load_state_dict(state["weight_optimizer"])
-        ctx.arch_optimizer.load_state_dict(state["arch_optimizer"])
-        strategy.load_state_dict(state["strategy"])
-        ctx.generator.set_state(state["rng"]["strategy"])
-        if state.get("val_losses") is not None:
-            ctx._val_cache = (state["val_losses"].to(dev), state["val_predictions"].to(dev))
-        _set_rng_state(state["rng"], dev)
+        with _damaged(ckpt_path):
+            ctx.weight_optimizer.load_state_dict(state["weight_optimizer"])
+            ctx.arch_optimizer.load_state_dict(state["arch_optimizer"])
+            strategy.load_state_dict(state["strategy"])
+            ctx.generator.set_state(state["rng"]["strategy"])
+            if state.get("val_losses") is not None:
+                ctx._val_cache = (state["val_losses"].to(dev), state["val_predictions"].to(dev))
+            _set_rng_state(state["rng"], dev)
 
     if start_epoch >= total and genotype_path.exists():
         return Genotype.from_json(genotype_path.read_text())
@@ -563,6 +593,8 @@ def run_search(
                 "peak_memory_source": mem_source,
                 "device": str(dev),
             }
+            if not ckpt_path.exists():
+                atomic_write_json(config_path, {**current, "device": str(dev)})
             append_jsonl(history_path, record)
             save_checkpoint(
                 ckpt_path,

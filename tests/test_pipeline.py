@@ -295,3 +295,113 @@ def test_dry_run_refuses_what_the_run_would_fail_on(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and says in err
     assert _tree(tmp_path) == []
+
+
+def test_a_rerun_with_other_settings_stops_naming_the_key_until_forced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = tmp_path / "runs"
+    rd = RunDir(runs, "digits", "darts1st", 1)
+    assert main(wcbench_run(runs)) == 0
+    capsys.readouterr()
+    search_mtime = (rd.search_dir / "checkpoint.pt").stat().st_mtime_ns
+    score_mtime = rd.score_path("clean").stat().st_mtime_ns
+    before = rd.read_manifest()
+
+    assert main(wcbench_run(runs, "--set", "retrain.epochs=2")) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "retrain.epochs: 1 -> 2" in err and "--force retrain" in err
+    manifest = rd.read_manifest()  # nothing ran, and nothing claims it did
+    assert {k: v for k, v in manifest.items() if k != "attempts"} == {
+        k: v for k, v in before.items() if k != "attempts"
+    }
+    assert manifest["status"] == "done" and manifest["config"]["overrides"]["retrain.epochs"] == 1
+    assert read_json(rd.retrain_dir("digits") / "retrain.json")["config"]["epochs"] == 1
+    assert (
+        manifest["attempts"][-1]["outcome"].startswith("refused")
+        and "retrain.epochs" in (manifest["attempts"][-1]["outcome"])
+    )
+
+    assert main(wcbench_run(runs, "--set", "retrain.epochs=2", "--force", "retrain")) == 0
+    assert "search done, skipped" in capsys.readouterr().out
+    manifest = rd.read_manifest()
+    assert manifest["config"]["overrides"]["retrain.epochs"] == 2
+    assert manifest["stages"]["retrain"]["settings"]["epochs"] == 2
+    assert len((rd.retrain_dir("digits") / "history.jsonl").read_text().splitlines()) == 2
+    assert (rd.search_dir / "checkpoint.pt").stat().st_mtime_ns == search_mtime  # not redone
+    assert rd.score_path("clean").stat().st_mtime_ns != score_mtime  # depends on the retrain: redone
+    assert [a["outcome"].split(":")[0] for a in manifest["attempts"]] == ["done", "refused", "done"]
+    assert manifest["attempts"][-1]["settings"]["force"] == ["retrain"]
+
+
+def test_adding_a_scorer_to_a_finished_seed_runs_just_that_scorer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = tmp_path / "runs"
+    rd = RunDir(runs, "digits", "darts1st", 1)
+    assert main(wcbench_run(runs)) == 0
+    assert main(wcbench_run(runs, scorers="clean,cost")) == 0
+    out = capsys.readouterr().out
+    assert "retrain done, skipped" in out and "score clean done, skipped" in out
+    assert rd.score_path("cost").exists()
+    assert main(wcbench_run(runs, scorers="clean")) == 0  # fewer scorers: the record keeps both
+    assert rd.read_manifest()["config"]["scorers"] == ["clean", "cost"]
+
+
+def test_an_unknown_force_name_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(wcbench_run(tmp_path / "runs", "--force", "retrian")) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--force 'retrian'" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_sigterm_mid_search_marks_the_run_interrupted_and_the_same_command_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import signal
+    import time
+
+    runs = tmp_path / "runs"
+    rd = RunDir(runs, "digits", "darts1st", 1)
+    argv = wcbench_run(runs, "--set", "search.epochs=2")
+    cmd = [sys.executable, "-c", "import sys; from wcbench.cli import main; sys.exit(main(sys.argv[1:]))"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([*cmd, *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    history = rd.search_dir / "history.jsonl"
+    deadline = time.monotonic() + hang_guard(300)
+    while not (history.exists() and history.read_text().strip()):  # epoch 0 done: now in epoch 1
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)  # what SLURM sends before it kills a job
+    _, err = proc.communicate(timeout=hang_guard(120))
+    assert proc.returncode == 143
+    assert err.strip().splitlines() == ["interrupted; rerun the same command to resume"]
+    manifest = rd.read_manifest()
+    assert manifest["status"] == "interrupted" and manifest["stages"]["search"]["status"] == "interrupted"
+    assert manifest["attempts"][-1]["outcome"] == "interrupted"
+
+    assert main(argv) == 0  # the same command resumes from the epoch-0 checkpoint and finishes
+    epochs = [json.loads(line)["epoch"] for line in history.read_text().splitlines()]
+    assert epochs == [0, 1]
+    manifest = rd.read_manifest()
+    assert manifest["status"] == "done" and manifest["stages"]["search"]["status"] == "done"
+    assert [a["outcome"] for a in manifest["attempts"]] == ["interrupted", "done"]
+
+
+def test_a_failed_stage_is_recorded_failed_not_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from wcbench.errors import TrainingError
+
+    def diverge(*args: object, **kwargs: object) -> None:
+        raise TrainingError("search loss is non-finite at epoch 0; lower the learning rate")
+
+    monkeypatch.setattr("wcbench.stages.search_stage", diverge)
+    runs = tmp_path / "runs"
+    assert main(wcbench_run(runs)) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    manifest = RunDir(runs, "digits", "darts1st", 1).read_manifest()
+    assert manifest["status"] == "failed" and manifest["stages"]["search"]["status"] == "failed"
+    assert manifest["attempts"][-1]["outcome"] == "failed" and "non-finite" in manifest["error"]

@@ -18,6 +18,8 @@ from wcbench.runs import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    checkpoint_keys,
+    checksum_path,
     collect_runs,
     load_checkpoint,
     read_json,
@@ -164,6 +166,64 @@ def test_truncated_and_garbage_checkpoints_raise_checkpoint_error(tmp_path: Path
             load_checkpoint(tmp_path / name)
 
 
+def test_a_single_flipped_byte_in_a_checkpoint_is_refused_naming_the_file_and_the_fix(tmp_path: Path) -> None:
+    import torch
+
+    path = tmp_path / "search" / "checkpoint.pt"
+    save_checkpoint(path, {"w": torch.arange(1000.0), "epoch": 3})
+    assert json.loads(checksum_path(path).read_text())["sha256"]
+    data = bytearray(path.read_bytes())
+    for offset in (len(data) // 3, len(data) // 2, len(data) - 30):  # tensor bytes, zip records
+        flipped = bytearray(data)
+        flipped[offset] ^= 0x01
+        path.write_bytes(bytes(flipped))
+        with pytest.raises(CheckpointError, match=r"checkpoint\.pt does not match its checksum.*delete"):
+            load_checkpoint(path)
+    path.write_bytes(bytes(data))
+    assert load_checkpoint(path)["epoch"] == 3
+
+
+def test_a_kill_between_checksum_and_checkpoint_still_verifies(tmp_path: Path) -> None:
+    import torch
+
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"epoch": 1})
+    old = path.read_bytes()
+    save_checkpoint(path, {"epoch": 2})
+    path.write_bytes(old)  # as if killed after the sidecar's rename and before the checkpoint's
+    assert load_checkpoint(path)["epoch"] == 1
+    save_checkpoint(path, {"epoch": 3, "w": torch.ones(3)})
+    assert load_checkpoint(path)["epoch"] == 3
+
+
+def test_random_bytes_are_always_a_checkpoint_error(tmp_path: Path) -> None:
+    import random
+
+    import torch
+
+    good = tmp_path / "good.pt"
+    torch.save({"w": torch.ones(50), "epoch": 1}, good)
+    data = good.read_bytes()
+    rng = random.Random(0)
+    path = tmp_path / "bad.pt"
+    for i in range(200):  # garbage, and real checkpoints with a random stretch overwritten
+        if i % 2:
+            blob = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
+        else:
+            start = rng.randrange(len(data))
+            blob = data[:start] + bytes(rng.randrange(256) for _ in range(8)) + data[start + 8 :]
+        path.write_bytes(blob)
+        try:
+            load_checkpoint(path)
+        except CheckpointError as exc:
+            assert "bad.pt" in str(exc)
+
+
+def test_a_checkpoint_missing_keys_names_the_file() -> None:
+    with pytest.raises(CheckpointError, match=r"ckpt\.pt lacks 'algorithm'"):
+        checkpoint_keys({"epoch": 1}, ("epoch", "algorithm"), "ckpt.pt")
+
+
 def test_missing_checkpoint_is_file_not_found(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "none.pt")
@@ -221,8 +281,35 @@ def test_rewriting_manifest_on_resume_keeps_start_and_stages(tmp_path: Path) -> 
     first = run.write_manifest({"a": 1}, "running")
     run.stage_end("search")
     again = run.write_manifest({"a": 1}, "running")
-    assert again["start"] == first["start"] and again["attempts"] == 2
+    assert again["start"] == first["start"] and len(again["attempts"]) == 2
     assert run.stage_done("search")
+
+
+def test_every_attempt_is_kept_with_its_command_settings_times_and_outcome(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, "cifar10", "darts2nd", 1)
+    run.write_manifest({"a": 1}, "running", {"overrides": {"retrain.epochs": 1}})
+    run.end_attempt("failed", error="boom")
+    run.write_manifest({"a": 2}, "running")
+    m = run.end_attempt("done", error=None)
+    first, second = m["attempts"]
+    assert first["settings"] == {"overrides": {"retrain.epochs": 1}} and first["outcome"] == "failed"
+    assert second["settings"] == {"a": 2} and second["outcome"] == "done"
+    assert all(a["command"] and a["start"] and a["end"] and a["pid"] for a in (first, second))
+    assert m["config"] == {"a": 1}  # the config is what made the files, not what the last command asked
+    assert m["status"] == "done" and m["error"] is None
+    run.write_manifest({"a": 2}, "running")  # then killed with -9: no end_attempt
+    m = run.write_manifest({"a": 2}, "running")
+    assert m["attempts"][2]["outcome"].startswith("killed") and m["attempts"][3]["outcome"] == "running"
+
+
+def test_stages_left_running_are_marked_with_the_runs_outcome(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, "cifar10", "darts2nd", 1)
+    run.write_manifest({}, "running")
+    run.stage_end("search")
+    run.stage_start("retrain", settings={"epochs": 1})
+    stages = run.mark_running_stages("interrupted")["stages"]
+    assert stages["retrain"]["status"] == "interrupted" and stages["retrain"]["end"]
+    assert stages["retrain"]["settings"] == {"epochs": 1} and stages["search"]["status"] == "done"
 
 
 def test_lock_is_reentrant_across_rundir_objects(tmp_path: Path) -> None:
@@ -231,6 +318,66 @@ def test_lock_is_reentrant_across_rundir_objects(tmp_path: Path) -> None:
     with a.lock():
         b.update_manifest(status="running")  # takes the same lock inside: must not deadlock
     assert (a.path / ".lock").exists()
+
+
+def _hold_lock(run_path: str, ready, release) -> None:
+    run = RunDir.from_path(run_path)
+    with run.lock():
+        ready.set()
+        release.wait(hang_guard(60))
+
+
+def test_a_held_lock_is_waited_for_past_any_timeout_and_the_holder_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import threading
+
+    monkeypatch.setenv("WCBENCH_LOCK_POLL_S", "0.05")
+    monkeypatch.setattr("wcbench.runs._LOCK_TIMEOUT_S", 0.1)  # the old give-up time: no longer applies
+    run = RunDir(tmp_path, "cifar10", "pdarts", 1)
+    run.path.mkdir(parents=True)
+    ctx = mp.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(str(run.path), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(hang_guard(60))
+        got = threading.Event()
+
+        def waiter() -> None:
+            with run.lock():
+                got.set()
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        assert not got.wait(1.0)  # 20 polls, 10 old timeouts: still waiting
+        err = capfd.readouterr().err
+        assert err.count("is locked by") == 1 and f"pid {holder.pid}" in err and "waiting" in err
+        release.set()
+        t.join(hang_guard(60))
+        assert got.is_set()
+    finally:
+        release.set()
+        holder.join(hang_guard(60))
+    assert not (run.path / ".lock.holder").exists()  # the last holder cleaned up after itself
+
+
+def test_the_lock_of_a_dead_holder_is_taken_over_with_a_warning(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that ran and is gone
+    run = RunDir(tmp_path, "cifar10", "pdarts", 1)
+    run.path.mkdir(parents=True)
+    holder = {"pid": dead.pid, "host": socket.gethostname(), "since": "2026-01-01T00:00:00+00:00"}
+    (run.path / ".lock.holder").write_text(json.dumps(holder))  # left by a kill -9
+    with run.lock():
+        assert json.loads((run.path / ".lock.holder").read_text())["pid"] == os.getpid()
+    err = capfd.readouterr().err
+    assert "took over the lock" in err and f"pid {dead.pid}" in err
 
 
 # ---------------------------------------------------------------- two processes, one run dir

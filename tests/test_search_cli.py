@@ -184,6 +184,18 @@ def test_nan_loss_is_a_one_line_training_error(tmp_path, monkeypatch, small_digi
         _run(tmp_path / "nan", searcher="darts1st", epochs=1)
 
 
+def test_a_search_that_fails_before_its_first_checkpoint_leaves_nothing_that_looks_like_a_run(
+    tmp_path, monkeypatch, small_digits
+):
+    from searchers.darts import Darts1st
+
+    monkeypatch.setattr(Darts1st, "training_loss", lambda self, logits, y: logits.sum() * float("nan"))
+    out = tmp_path / "nan"
+    with pytest.raises(TrainingError):
+        _run(out, searcher="darts1st", epochs=1)
+    assert not (out / "config.json").exists() and not (out / "checkpoint.pt").exists()
+
+
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["search", "--searcher", "dihcl-dart2nd", "--preset", "smoke", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -183,5 +183,5 @@ def test_build_with_a_committee_on_the_train_split(
     probs = s.builder["mean_true_class_probability"]
     assert probs["worst"] < probs["rest"]
     assert not list((tmp_path / "data" / "worst-case").glob("*.work"))  # member caches cleaned up
-    assert main(argv) == 2  # an existing subset is never replaced without --force
+    assert main(argv) == 2  # an existing subset is never replaced without --overwrite
     assert committee_config("paper").arch == "resnet18" and committee_config("darts").arch == "darts_v2"

@@ -31,3 +31,22 @@ class CheckpointError(WcbenchError):
 
 class TrainingError(WcbenchError):
     """Training diverged (NaN or inf loss)."""
+
+
+class Interrupted(BaseException):
+    """SIGINT (Ctrl-C) or SIGTERM (what SLURM sends before a kill) arrived (:mod:`wcbench.interrupts`).
+
+    A ``BaseException`` but not a ``KeyboardInterrupt``: click turns those into a bare "Aborted",
+    and ``except Exception`` handlers in libraries must not swallow it. The CLI prints one line and
+    exits ``128 + signum`` (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = int(signum)
+        super().__init__(signal.Signals(self.signum).name)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

@@ -14,7 +14,7 @@ Data flows one way: cli -> pipeline -> stages -> (searchers | evaluators) -> wcb
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,10 +105,13 @@ class RunPlan:
     log: str | None = None  # training-curve loggers (wcbench.tracking); None: $WCBENCH_LOG
     rehearse: int | None = None
     """Steps per stage of a rehearsal (:mod:`wcbench.rehearsal`); None for a real run."""
+    force: list[str] = field(default_factory=list)
+    """`--force`: stages to redo although finished (:func:`expand_force`); not part of the config."""
 
     def config(self) -> dict[str, Any]:
         d = asdict(self)
         d["runs_dir"] = str(self.runs_dir)
+        d.pop("force")
         return d
 
 
@@ -148,7 +151,9 @@ def make_plan(
     log_backends(kw.get("log"))  # an unknown or missing logger fails before any work
     values = dict(overrides or {})
     split_settings(values, None, names)  # every key names its stage
-    return RunPlan(searcher, dataset, preset, parse_seeds(seeds), names, Path(runs_dir), space, values, **kw)
+    plan = RunPlan(searcher, dataset, preset, parse_seeds(seeds), names, Path(runs_dir), space, values, **kw)
+    expand_force(plan.force, plan)  # an unknown --force name: one-line error before any work
+    return plan
 
 
 def stage_settings(plan: RunPlan) -> dict[str, dict[str, Any]]:
@@ -227,17 +232,168 @@ def preflight(plan: RunPlan) -> dict[str, Any]:
     }
 
 
+FORCEABLE_STAGES = ("search", "retrain", "score")
+"""What `--force` names besides a scorer: a stage, redone with what depends on it."""
+
+
+def resolve_stages(plan: RunPlan, seed: int) -> dict[str, dict[str, Any]]:
+    """Every stage's resolved settings for ``seed``, keyed as the manifest's stages (``search``,
+    ``retrain``, ``score:<name>``): what a finished stage records and a rerun is compared with.
+    Resolving them all checks every setting before the first stage runs."""
+    from evaluators.common import get_scorer, resolve_params
+    from evaluators.retrain import algorithm_family, load_retrain_config
+    from searchers.loop import resolve_search
+
+    stage = stage_settings(plan)
+    spec = resolve_search(plan.searcher, plan.dataset, plan.preset, seed, plan.space, stage["search"])
+    family = algorithm_family(spec.algorithm, plan.dataset)
+    retrain_cfg = load_retrain_config(family, plan.preset, plan.dataset.partition(":")[0], stage["retrain"])
+    out: dict[str, dict[str, Any]] = {
+        "search": spec.to_dict(),
+        "retrain": {"family": family, **retrain_cfg.model_dump(mode="json")},
+    }
+    for name in plan.scorers:
+        out[f"score:{name}"] = resolve_params(get_scorer(name), stage[name]).model_dump(mode="json")
+    return out
+
+
+def _flat(d: Any, prefix: str) -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}"))
+    return out
+
+
+def _setting_key(stage: str, flat_key: str) -> str:
+    """``search.algorithm_config.epochs`` -> ``search.epochs``, as `--set` names it."""
+    head, _, rest = flat_key.partition(".")
+    if stage == "search":
+        rest = rest.replace("algorithm_config.", "", 1) if rest.startswith("algorithm_config.") else rest
+        rest = (
+            "strategy." + rest.removeprefix("strategy_config.")
+            if rest.startswith("strategy_config.")
+            else rest
+        )
+        return f"search.{rest}"
+    return f"{stage.removeprefix('score:')}.{rest}" if rest else head
+
+
+def settings_diff(stage: str, recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """``["retrain.epochs: 8 -> 1", ...]``: the settings of ``stage`` that differ, as `--set` keys."""
+    a, b = _flat(dict(recorded), "x"), _flat(dict(current), "x")
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        if a.get(key, "<unset>") != b.get(key, "<unset>"):
+            diffs.append(
+                f"{_setting_key(stage, key)}: {a.get(key, '<unset>')!r} -> {b.get(key, '<unset>')!r}"
+            )
+    return diffs
+
+
+def expand_force(force: Sequence[str], plan: RunPlan) -> set[str]:
+    """`--force` names -> the manifest stages to redo: ``search`` (and everything after it),
+    ``retrain`` (and every score), ``score`` (every scorer of the plan) or a scorer's name."""
+    stages: set[str] = set()
+    for name in force:
+        name = name.strip()
+        if name == "search":
+            stages |= {"search", "retrain", "score"}
+        elif name == "retrain":
+            stages |= {"retrain", "score"}
+        elif name == "score":
+            stages.add("score")
+        elif name in plan.scorers:
+            stages.add(f"score:{name}")
+        else:
+            raise ConfigError(
+                f"--force {name!r}: name a stage (search, retrain, score) or one of this run's scorers "
+                f"({', '.join(plan.scorers)})"
+            )
+    if "score" in stages:
+        stages.discard("score")
+        stages |= {f"score:{n}" for n in plan.scorers}
+    return stages
+
+
+def _stage_overrides(plan: RunPlan, stage: str) -> dict[str, Any]:
+    head = stage.removeprefix("score:")
+    return {k: v for k, v in plan.overrides.items() if k.partition(".")[0] == head}
+
+
+def _produced_config(rd: RunDir, plan: RunPlan, seed: int) -> dict[str, Any]:
+    """The run's ``config`` as the files beside the manifest were made: this plan, with the scorers
+    and `--set` overrides of the stages on record (scores of earlier commands included)."""
+    stages = rd.read_manifest().get("stages", {})
+    done = {k: v for k, v in stages.items() if isinstance(v, dict) and v.get("status") == "done"}
+    overrides: dict[str, Any] = {}
+    for record in done.values():
+        overrides.update(record.get("overrides") or {})
+    scorers = [k.removeprefix("score:") for k in done if k.startswith("score:")]
+    return {**plan.config(), "seed": seed, "scorers": scorers, "overrides": overrides}
+
+
 def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """One seed: search, retrain on the search dataset, then each scorer; returns the manifest."""
+    """One seed: search, retrain on the search dataset, then each scorer; returns the manifest.
+
+    A finished stage is skipped when its recorded settings equal this plan's; when they differ the
+    run stops with a :class:`ConfigError` naming the keys, unless ``plan.force`` names the stage (it
+    is then redone from scratch, with the stages after it). The manifest's ``config`` only ever
+    describes the files beside it; ``attempts`` lists every invocation and its outcome.
+    """
+    import shutil
+
     from evaluators.common import ScoreContext
+    from wcbench.errors import Interrupted
     from wcbench.stages import retrain_stage, score_stage, search_stage, tester_stage, tester_wanted
 
     stage = stage_settings(plan)
+    resolved = resolve_stages(plan, seed)
+    forced = expand_force(plan.force, plan)
     rd = run_dir(plan, seed)
+    retrain_dir = rd.retrain_dir(dataset_dir(plan.dataset))
     with rd.lock():
-        rd.write_manifest({**plan.config(), "seed": seed}, status="running")
+        attempt = {"preset": plan.preset, "scorers": plan.scorers, "overrides": plan.overrides}
+        before = rd.read_manifest()
+        rd.write_manifest(
+            {**plan.config(), "seed": seed}, "running", {**attempt, "force": sorted(plan.force)}
+        )
+        recorded = before.get("stages", {}) if isinstance(before.get("stages"), dict) else {}
+        differing = []
+        for key, settings in resolved.items():
+            rec = recorded.get(key)
+            if key in forced or not isinstance(rec, dict) or rec.get("status") != "done":
+                continue
+            if isinstance(rec.get("settings"), dict):
+                diff = settings_diff(key, rec["settings"], settings)
+                if diff:
+                    differing.append((key, diff))
+        if differing:
+            key, diff = differing[0]
+            name = key.removeprefix("score:")
+            shown = "; ".join(diff[:4]) + (f"; and {len(diff) - 4} more" if len(diff) > 4 else "")
+            message = (
+                f"{rd.path}: its finished {name} stage was made with other settings ({shown}); rerun "
+                f"with --force {name} to redo it (and what depends on it), or use another --runs-dir"
+            )
+            rd.end_attempt(f"refused: {message}", restore=before)
+            raise ConfigError(message)
+
+        def start(key: str) -> None:
+            rd.stage_start(key, settings=resolved[key], overrides=_stage_overrides(plan, key))
+
+        def finish(key: str, **extra: Any) -> None:
+            rd.stage_end(key, **extra)
+            rd.record_config(_produced_config(rd, plan, seed))
+
         try:
-            if not (rd.stage_done("search") and (rd.search_dir / "genotype.json").exists()):
+            redo_after = False  # a stage that ran makes the ones after it stale
+            if "search" in forced and rd.search_dir.exists():
+                shutil.rmtree(rd.search_dir)
+            if "search" in forced or not (
+                rd.stage_done("search") and (rd.search_dir / "genotype.json").exists()
+            ):
                 where = dict(preset=plan.preset, seed=seed, space=plan.space, settings=stage["search"])
                 if not rd.stage_done("tester") and tester_wanted(plan.searcher, plan.dataset, **where):
                     rd.stage_start("tester")
@@ -252,7 +408,7 @@ def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> di
                     )
                     log(f"seed {seed}: tester {note}")
                     rd.stage_end("tester", note=note, seconds=round(time.perf_counter() - t0, 2))
-                rd.stage_start("search")
+                start("search")
                 t0 = time.perf_counter()
                 genotype = search_stage(
                     plan.searcher,
@@ -268,14 +424,16 @@ def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> di
                     download=plan.download,
                     log=plan.log,
                 )
-                rd.stage_end(
-                    "search", genotype_hash=genotype.hash(), seconds=round(time.perf_counter() - t0, 2)
-                )
+                finish("search", genotype_hash=genotype.hash(), seconds=round(time.perf_counter() - t0, 2))
+                redo_after = "search" in forced or bool(recorded.get("retrain"))
             else:
                 log(f"seed {seed}: search done, skipped")
-            retrain_dir = rd.retrain_dir(dataset_dir(plan.dataset))
+            if redo_after or "retrain" in forced:
+                if retrain_dir.exists():
+                    shutil.rmtree(retrain_dir)
+                rd.drop_stage("retrain")
             if not (rd.stage_done("retrain") and (retrain_dir / "model.pt").exists()):
-                rd.stage_start("retrain")
+                start("retrain")
                 t0 = time.perf_counter()
                 retrained = retrain_stage(
                     rd.search_dir,  # its genotype.json, with the retrain family the search recorded
@@ -290,13 +448,24 @@ def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> di
                     progress=None if plan.progress else False,  # bars on a terminal only, as the search
                     log=plan.log,
                 )
-                rd.stage_end("retrain", family=retrained.family, seconds=round(time.perf_counter() - t0, 2))
+                finish("retrain", family=retrained.family, seconds=round(time.perf_counter() - t0, 2))
+                redo_after = (
+                    redo_after or "retrain" in forced or any(k.startswith("score:") for k in recorded)
+                )
             else:
                 log(f"seed {seed}: retrain done, skipped")
+            if redo_after:  # scores of the previous network: redo the plan's, drop the others
+                for key in [k for k in rd.read_manifest().get("stages", {}) if k.startswith("score:")]:
+                    name = key.removeprefix("score:")
+                    rd.score_path(name).unlink(missing_ok=True)
+                    rd.drop_stage(key)
+                    if name not in plan.scorers:
+                        log(f"seed {seed}: score {name} removed (it scored the previous network)")
+                rd.record_config(_produced_config(rd, plan, seed))
             ctx = None
             for name in plan.scorers:
                 key = f"score:{name}"
-                if rd.stage_done(key) and rd.score_path(name).exists():
+                if key not in forced and rd.stage_done(key) and rd.score_path(name).exists():
                     log(f"seed {seed}: score {name} done, skipped")
                     continue
                 if name == "worst-case":
@@ -311,14 +480,16 @@ def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> di
                         seed=seed,
                         progress=plan.progress,
                     )
-                rd.stage_start(key)
+                start(key)
                 score_stage(ctx, [name], stage)
-                rd.stage_end(key)
+                finish(key)
         except BaseException as exc:
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            rd.update_manifest(status=status, error=f"{type(exc).__name__}: {exc}")
+            interrupted = isinstance(exc, KeyboardInterrupt | Interrupted)
+            status = "interrupted" if interrupted else "failed"
+            rd.mark_running_stages(status)
+            rd.end_attempt(status, error=None if interrupted else f"{type(exc).__name__}: {exc}")
             raise
-        return rd.update_manifest(status="done", error=None)
+        return rd.end_attempt("done", error=None)
 
 
 def ensure_worst_case_subset(plan: RunPlan, log: Callable[[str], None] = print) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
 import io
 import json
 import math
@@ -29,8 +30,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-import zipfile
-from collections.abc import Callable, Iterator, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +43,13 @@ from wcbench.errors import CheckpointError, ConfigError
 __all__ = [
     "COLLECT_COLUMNS",
     "RunDir",
+    "RunLock",
     "append_jsonl",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "checkpoint_keys",
+    "checksum_path",
     "collect_runs",
     "dataset_dir",
     "searcher_dir",
@@ -279,18 +283,61 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 # checkpoints
 
 
+def checksum_path(path: str | os.PathLike[str]) -> Path:
+    """The checksum sidecar of a checkpoint: ``<checkpoint>.sha256`` (JSON: ``sha256``, ``previous``)."""
+    p = Path(path)
+    return p.with_name(p.name + ".sha256")
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _accepted_hashes(sidecar: Path) -> list[str]:
+    """The hashes a sidecar accepts: the newest, and the one before it (see :func:`save_checkpoint`)."""
+    try:
+        data = json.loads(sidecar.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(
+            f"corrupt checksum file {sidecar} ({type(exc).__name__}); delete it and "
+            f"{sidecar.name.removesuffix('.sha256')} to restart that stage"
+        ) from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(
+            f"checksum file {sidecar} is not a JSON object; delete it to restart that stage"
+        )
+    return [h for h in (data.get("sha256"), data.get("previous")) if isinstance(h, str)]
+
+
 def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> None:
-    """``torch.save`` ``state`` atomically (temp file, fsync, rename).
+    """``torch.save`` ``state`` atomically (temp file, fsync, rename), its sha256 recorded beside it.
 
     Keep ``state`` to what ``weights_only`` loading accepts: tensors, numbers, strings, and
     lists/tuples/dicts of them (convert numpy arrays with ``torch.from_numpy`` or ``.tolist()``).
+    The sidecar ``<path>.sha256`` is written (atomically) before the checkpoint replaces the old
+    one and names both the new hash and the old file's, so a kill between the two renames leaves
+    a pair that still verifies; :func:`load_checkpoint` refuses a file matching neither.
     """
     import torch
 
+    target = Path(path)
+    sidecar = checksum_path(target)
+    previous: str | None = None
+    if sidecar.exists() and target.exists():
+        with contextlib.suppress(CheckpointError):
+            accepted = _accepted_hashes(sidecar)
+            previous = accepted[0] if accepted else None
     buf = io.BytesIO()  # serialised first: a full disk then fails in write() with ENOSPC and the path,
     torch.save(dict(state), buf)  # not inside torch's zip writer ("enforce fail at inline_container.cc")
-    with _atomic_target(path) as (fh, _):
+    with _atomic_target(target) as (fh, tmp):
         fh.write(buf.getbuffer())
+        fh.flush()
+        digest = _sha256_file(tmp)
+        atomic_write_json(sidecar, {"sha256": digest, "previous": previous, "file": target.name})
 
 
 _BOILERPLATE = ("Weights only load failed", "Check the documentation", "Please file an issue", "In PyTorch")
@@ -309,29 +356,55 @@ def _reason(exc: BaseException) -> str:
 def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
     """Load a checkpoint with ``torch.load(..., weights_only=True)``: arbitrary objects are never unpickled.
 
-    A corrupt or truncated file, or one that holds arbitrary pickled objects, raises
-    :class:`CheckpointError`; a missing file raises ``FileNotFoundError``.
+    When a ``<path>.sha256`` sidecar exists (every :func:`save_checkpoint` writes one), the file's
+    sha256 must match it. A mismatch, a corrupt or truncated file, or one that holds arbitrary
+    pickled objects raises :class:`CheckpointError` naming the file; a missing file raises
+    ``FileNotFoundError``.
     """
     import torch
 
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"no checkpoint at {p}")
+    sidecar = checksum_path(p)
+    if sidecar.exists():
+        accepted = _accepted_hashes(sidecar)
+        if _sha256_file(p) not in accepted:
+            raise CheckpointError(
+                f"checkpoint {p} does not match its checksum in {sidecar.name} (the file changed on disk); "
+                f"delete {p} and {sidecar.name} to restart that stage"
+            )
     try:
-        state = torch.load(p, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a damaged file's pickle-protocol warning is not the user's news
+            warnings.simplefilter("ignore")
+            state = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"cannot load {p} with weights_only=True ({_reason(exc)}): the file is corrupt, or holds "
             f"pickled objects other than tensors and plain values, which wcbench never unpickles; "
             f"{_DELETE_HINT}"
         ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
+    except MemoryError as exc:
         raise CheckpointError(
-            f"corrupt or truncated checkpoint {p} ({_reason(exc)}); {_DELETE_HINT}"
+            f"corrupt checkpoint {p} (it asks for more memory than exists); {_DELETE_HINT}"
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - garbage bytes fail anywhere in the zip and pickle readers
+        raise CheckpointError(
+            f"corrupt or truncated checkpoint {p} ({type(exc).__name__}: {_reason(exc)}); {_DELETE_HINT}"
         ) from exc
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {p} holds a {type(state).__name__}, not a dict; {_DELETE_HINT}")
     return state
+
+
+def checkpoint_keys(state: Mapping[str, Any], keys: Sequence[str], path: str | os.PathLike[str]) -> None:
+    """Raise :class:`CheckpointError` naming ``path`` when ``state`` lacks any of ``keys``."""
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {path} lacks {', '.join(map(repr, missing))} (not a wcbench checkpoint of this "
+            f"stage, or damaged); {_DELETE_HINT}"
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -435,6 +508,109 @@ def _check_name(kind: str, name: str) -> str:
     return name
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    except (OSError, OverflowError):
+        return False
+    return True
+
+
+def lock_poll_seconds() -> float:
+    """How often a waiter looks at a held run lock: ``WCBENCH_LOCK_POLL_S`` (default 5 s)."""
+    try:
+        value = float(os.environ.get("WCBENCH_LOCK_POLL_S", "5"))
+    except ValueError:
+        raise ConfigError("WCBENCH_LOCK_POLL_S must be a number of seconds, e.g. 5") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError("WCBENCH_LOCK_POLL_S must be a positive number of seconds, e.g. 5")
+    return value
+
+
+class RunLock:
+    """A run directory's lock: re-entrant within a process, waited for as long as its holder lives.
+
+    The holder records itself in ``<lock>.holder`` (pid, host, since). A waiter says once on stderr
+    who holds the lock and that it waits, then polls every :func:`lock_poll_seconds` with no time
+    limit (paper-scale stages take days). The OS releases the lock of a process that dies; a holder
+    file left by such a process (kill -9) is taken over with a warning naming it.
+    """
+
+    def __init__(self, path: Path, poll_s: float | None = None) -> None:
+        self.path = Path(path)
+        self.holder_path = self.path.with_name(self.path.name + ".holder")
+        self._lock = filelock.FileLock(str(self.path), is_singleton=True)
+        self._poll_s = poll_s
+
+    def holder(self) -> dict[str, Any] | None:
+        """Who holds (or last held) the lock, from its holder file: ``{pid, host, since}``."""
+        try:
+            data = json.loads(self.holder_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _describe(self, holder: dict[str, Any] | None) -> str:
+        if not holder:
+            return "another process"
+        return f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}"
+
+    def acquire(self) -> None:
+        if self._lock.is_locked:  # this process holds it: nest
+            self._lock.acquire()
+            return
+        poll = self._poll_s if self._poll_s is not None else lock_poll_seconds()
+        said = False
+        while True:
+            try:
+                self._lock.acquire(timeout=poll)
+                break
+            except filelock.Timeout:
+                if not said:
+                    said = True
+                    holder = self.holder()
+                    sys.stderr.write(
+                        f"wcbench: {self.path.parent} is locked by {self._describe(holder)}; waiting for it "
+                        f"to finish (as long as it runs)\n"
+                    )
+                    sys.stderr.flush()
+        host = socket.gethostname()
+        holder = self.holder()
+        if holder and holder.get("pid") != os.getpid():
+            pid = holder.get("pid")
+            dead = holder.get("host") == host and isinstance(pid, int) and not _pid_alive(pid)
+            if dead:
+                sys.stderr.write(
+                    f"wcbench: warning: took over the lock of {self.path.parent} from "
+                    f"{self._describe(holder)}, which is no longer running\n"
+                )
+                sys.stderr.flush()
+        with contextlib.suppress(OSError):
+            atomic_write_json(self.holder_path, {"pid": os.getpid(), "host": host, "since": _now()})
+
+    def release(self) -> None:
+        if self._lock.lock_counter == 1:
+            with contextlib.suppress(OSError):
+                self.holder_path.unlink()
+        self._lock.release()
+
+    @property
+    def is_locked(self) -> bool:
+        """Whether this process holds the lock."""
+        return self._lock.is_locked
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class RunDir:
     """One run: ``<runs_root>/<dataset>/<searcher>/seed-<n>/`` (the README, "Runs on disk")."""
 
@@ -483,10 +659,10 @@ class RunDir:
         return self.path / "manifest.json"
 
     # locking
-    def lock(self) -> filelock.FileLock:
-        """A re-entrant inter-process lock on ``<path>/.lock``: ``with run.lock(): ...``."""
+    def lock(self) -> RunLock:
+        """The re-entrant inter-process lock on ``<path>/.lock`` (:class:`RunLock`): ``with run.lock():``."""
         self.path.mkdir(parents=True, exist_ok=True)
-        return _lock_for(self.path / ".lock")
+        return RunLock(self.path / ".lock")
 
     # manifest
     def read_manifest(self) -> dict[str, Any]:
@@ -504,14 +680,39 @@ class RunDir:
                 )
         return data
 
-    def write_manifest(self, config: Mapping[str, Any], status: str = "running") -> dict[str, Any]:
-        """Write the manifest: resolved config, status, versions, git commit, host, start time.
+    def write_manifest(
+        self,
+        config: Mapping[str, Any],
+        status: str = "running",
+        attempt: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Start an attempt: status, versions, git commit, host; returns the manifest.
 
-        On a re-run (resume) the first start time and the stage records are kept, and ``attempts``
-        counts the invocations.
+        On a re-run (resume) the first start time, the stage records and the recorded ``config``
+        are kept: ``config`` is what produced the files beside the manifest (the caller updates it
+        as stages finish, :meth:`record_config`), written here only for a new run. ``attempts``
+        lists every invocation: ``command``, ``settings`` (``attempt``, else ``config``), ``start``,
+        ``end`` and ``outcome`` (:meth:`end_attempt`).
         """
         with self.lock():
             old = self.read_manifest()
+            attempts = old.get("attempts")
+            attempts = list(attempts) if isinstance(attempts, list) else []
+            for i, earlier in enumerate(attempts):  # we hold the lock: an attempt still "running" died
+                if isinstance(earlier, dict) and earlier.get("outcome") == "running":
+                    attempts[i] = {**earlier, "outcome": "killed (ended without a word: kill -9, power, OOM)"}
+            env = environment_info()
+            attempts.append(
+                {
+                    "command": env["argv"],
+                    "settings": dict(attempt if attempt is not None else config),
+                    "host": env["hostname"],
+                    "pid": os.getpid(),
+                    "start": _now(),
+                    "end": None,
+                    "outcome": "running",
+                }
+            )
             manifest: dict[str, Any] = {
                 "dataset": self.dataset,
                 "searcher": self.searcher,
@@ -519,11 +720,63 @@ class RunDir:
                 "status": status,
                 "start": old.get("start") or _now(),
                 "end": _now() if status in _TERMINAL else None,
-                "attempts": int(old.get("attempts", 0)) + 1,
-                **environment_info(),
-                "config": dict(config),
+                **env,
+                "config": old["config"] if isinstance(old.get("config"), dict) else dict(config),
                 "stages": old.get("stages", {}),
+                "attempts": attempts,
             }
+            atomic_write_json(self.manifest_path, manifest)
+            return manifest
+
+    def end_attempt(
+        self,
+        outcome: str,
+        status: str | None = None,
+        restore: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Close the last attempt with ``outcome`` ("done", "failed", "interrupted", "refused: ...");
+        ``status`` (default: the outcome) and ``fields`` go to the manifest itself. ``restore``: an
+        attempt that changed nothing puts back the manifest it found (with the attempt listed)."""
+        with self.lock():
+            manifest = self.read_manifest()
+            attempts = manifest.get("attempts")
+            if isinstance(attempts, list) and attempts and isinstance(attempts[-1], dict):
+                attempts[-1] = {**attempts[-1], "end": _now(), "outcome": outcome}
+            if restore is not None:
+                manifest = {**restore, "attempts": attempts}
+                atomic_write_json(self.manifest_path, manifest)
+                return manifest
+            new_status = status or outcome
+            manifest.update(fields, status=new_status)
+            if new_status in _TERMINAL:
+                manifest["end"] = _now()
+            atomic_write_json(self.manifest_path, manifest)
+            return manifest
+
+    def record_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace the recorded ``config`` (what produced the files beside the manifest)."""
+        with self.lock():
+            manifest = self.read_manifest()
+            manifest["config"] = dict(config)
+            atomic_write_json(self.manifest_path, manifest)
+            return manifest
+
+    def drop_stage(self, name: str) -> dict[str, Any]:
+        """Forget stage ``name`` (its files were removed: forced, or made stale by a redone stage)."""
+        with self.lock():
+            manifest = self.read_manifest()
+            manifest.get("stages", {}).pop(name, None)
+            atomic_write_json(self.manifest_path, manifest)
+            return manifest
+
+    def mark_running_stages(self, status: str) -> dict[str, Any]:
+        """Give every stage still "running" ``status`` ("failed" or "interrupted") and an end time."""
+        with self.lock():
+            manifest = self.read_manifest()
+            for record in manifest.get("stages", {}).values():
+                if isinstance(record, dict) and record.get("status") == "running":
+                    record.update(status=status, end=_now())
             atomic_write_json(self.manifest_path, manifest)
             return manifest
 
@@ -539,9 +792,15 @@ class RunDir:
             atomic_write_json(self.manifest_path, manifest)
             return manifest
 
-    def stage_start(self, name: str) -> dict[str, Any]:
-        """Record ``stages.<name> = {start: now, end: None, status: "running"}``."""
-        return self.update_manifest(stages={name: {"start": _now(), "end": None, "status": "running"}})
+    def stage_start(self, name: str, **extra: Any) -> dict[str, Any]:
+        """Record ``stages.<name> = {start: now, end: None, status: "running", **extra}``, replacing
+        any earlier record of that stage (``extra``: e.g. the settings it runs with)."""
+        with self.lock():
+            manifest = self.read_manifest()
+            stages = manifest.setdefault("stages", {})
+            stages[name] = {"start": _now(), "end": None, "status": "running", **extra}
+            atomic_write_json(self.manifest_path, manifest)
+            return manifest
 
     def stage_end(self, name: str, status: str = "done", **extra: Any) -> dict[str, Any]:
         """Record the end of a stage (``status`` "done" or "failed"), with optional extra fields."""

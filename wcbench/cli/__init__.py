@@ -15,10 +15,12 @@ import typer
 
 from wcbench import cpus
 from wcbench.cli.app import app, console_err
-from wcbench.errors import WcbenchError
+from wcbench.errors import Interrupted, WcbenchError
+from wcbench.interrupts import interrupt_handlers
 
 _loaded = False
 _HELP_ONLY = frozenset({"--help", "-h", "--version"})
+_INTERRUPTED = "interrupted; rerun the same command to resume"
 
 
 def _load_commands() -> None:
@@ -72,11 +74,18 @@ def _main(args: list[str], debug: bool) -> int:
     try:
         if not _HELP_ONLY.intersection(args):  # help and --version need no torch: they stay fast
             cpus.configure_threads()  # torch's intra-op threads within the allowed CPUs (wcbench.cpus)
-        result = command.main(args=args, prog_name="wcbench", standalone_mode=False)
+        with interrupt_handlers():  # Ctrl-C and SIGTERM raise Interrupted (wcbench.interrupts)
+            result = command.main(args=args, prog_name="wcbench", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
-    except typer.Abort:
-        console_err.print("error: aborted")
+    except Interrupted as exc:
+        print(_INTERRUPTED, file=sys.stderr)
+        return exc.exit_code
+    except typer.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # a second Ctrl-C, or one outside a command
+            print(_INTERRUPTED, file=sys.stderr)
+        else:
+            console_err.print("error: aborted")
         return 130
     except typer.TyperException as exc:  # usage errors: bad option, missing argument, ...
         if debug:
@@ -96,7 +105,7 @@ def _main(args: list[str], debug: bool) -> int:
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("error: interrupted; rerun the same command to resume", file=sys.stderr)
+        print(_INTERRUPTED, file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - last resort: one line unless --debug
         if debug:

@@ -100,7 +100,7 @@ def build_cmd(
     data_root: str | None = option("--data-root"),
     download: bool = option("--download", False),
     device: str | None = option("--device"),
-    force: bool = option("--force", False),
+    force: bool = option("--overwrite", False),
     as_json: bool = option("--json", False, "Here: the subset record."),
 ) -> None:
     """Train a reference committee on the train split and store the worst-case test subset."""
@@ -141,7 +141,7 @@ def import_cmd(
         "--file", None, "Here: the subset file (default: <data root>/worst-case/<dataset>.json)."
     ),
     data_root: str | None = option("--data-root"),
-    force: bool = option("--force", False),
+    force: bool = option("--overwrite", False),
     as_json: bool = option("--json", False, "Here: the subset record."),
 ) -> None:
     """Store a user-supplied list of test indices (with provenance and checksum) as the shared subset."""
@@ -150,7 +150,7 @@ def import_cmd(
     target = file or default_subset_path(dataset, data_root)
     if target.is_file() and not force:
         raise ConfigError(
-            f"a subset already exists at {target}; pass --force to replace it or --file for another file"
+            f"a subset already exists at {target}; pass --overwrite to replace it or --file for another file"
         )
     subset = import_subset(
         indices, dataset, provenance, split=split, sha256=sha256, out=target, data_root=data_root

@@ -38,7 +38,8 @@ FLAGS: dict[str, str] = {
     "--family": "Retrain table to follow: darts (Table 33), pdarts | pcdarts (Table 34), prdarts (Table 35), "
     "imagenet (Table 36); default: the one the search recorded, or the published name's, else darts.",
     "--file": "A single file the command reads or writes (its suffix picks the format).",
-    "--force": "Replace an existing file.",
+    "--force": "Redo a finished stage whose settings differ: search, retrain, score or a scorer's name "
+    "(repeatable; what depends on it is redone too).",
     "--format": "Output format.",
     "--genotype": "Published name (DARTS_V2), genotype file, search or run folder, or DARTS string.",
     "--gpus": "GPUs per SLURM task.",
@@ -57,6 +58,7 @@ FLAGS: dict[str, str] = {
     "--no-progress": "No progress bars.",
     "--num-classes": "An external timm/torchvision model's head size (default: the dataset's classes).",
     "--out": "Folder the command writes into (created if missing).",
+    "--overwrite": "Replace an existing file.",
     "--paper": "Also show the paper's reported numbers, after your runs.",
     "--partition": "SLURM partition.",
     "--parts": "Measurements to take, comma-separated.",

@@ -39,6 +39,7 @@ def run_cmd(
     as_json: bool = option(
         "--json", False, "Here: the run folders, each stage's status and the scores (logs go to stderr)."
     ),
+    force: list[str] | None = option("--force", None, "", metavar="STAGE"),
     rehearse: int | None = option("--rehearse", None, "", min=1),
     rehearse_examples: int = option("--rehearse-examples", 64, "", min=1),
     log: str | None = option("--log"),
@@ -63,6 +64,7 @@ def run_cmd(
         download=download,
         progress=not no_progress,
         log=log,
+        force=[f for item in force or [] for f in item.split(",") if f.strip()],
     )
     if dry_run:
         print_json(preflight(plan))
