@@ -335,7 +335,7 @@ def test_robustbench_checkpoint_loads_by_robustbench_and_scores(
     # RobustBench's model-info JSON: exactly its ModelInfo fields
     run = tmp_path / "runs" / "cifar10" / "external-robustbench-cifar10-Linf-WcbenchTiny" / "seed-0"
     out = tmp_path / "model_info" / "WcbenchTiny.json"
-    assert main(["export", "robustbench", str(run), "--out", str(out), "--field", "venue=test"]) == 0
+    assert main(["export", "robustbench", str(run), "--file", str(out), "--field", "venue=test"]) == 0
     info = json.loads(out.read_text())
     from robustbench.utils import ModelInfo
 

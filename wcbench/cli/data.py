@@ -190,15 +190,13 @@ def _show(subset, as_json: bool) -> None:  # noqa: ANN001 - WorstCaseSubset (imp
 
 @imagenet_c_app.command("build")
 def imagenet_c_build_cmd(
-    src: Path = typer.Option(..., "--src", help="An ImageNet-layout folder of images: <src>/<wnid>/*.JPEG."),
-    out: Path = typer.Option(..., "--out", help="Output: <out>/<corruption>/<severity>/<wnid>/*.JPEG."),
-    seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same images."),
-    corruptions: str | None = typer.Option(
-        None, "--corruptions", help="Comma-separated subset (default: the 15 of the benchmark)."
-    ),
-    severities: str = typer.Option("1,2,3,4,5", "--severities", help="Comma-separated subset of 1..5."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Processes, one (corruption, severity) each."),
-    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+    src: Path = option("--src", ..., file_okay=False),
+    out: Path = option("--out", ..., "Here: <out>/<corruption>/<severity>/<wnid>/*.JPEG.", file_okay=False),
+    seed: int = option("--seed", SEED_DEFAULT, "The same seed gives the same images."),
+    corruptions: str | None = option("--corruptions", None, "Here: default the benchmark's 15."),
+    severities: str = option("--severities", "1,2,3,4,5"),
+    workers: int = option("--workers", 1, "Here: one (corruption, severity) each.", min=1),
+    as_json: bool = option("--json", False, "Here: the manifest."),
 ) -> None:
     """Write ImageNet-C (224x224, official severities and layout) of the images of --src; rerun resumes."""
     from wcbench.corruptions.imagenet import build_imagenet_c

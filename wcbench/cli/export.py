@@ -1,4 +1,4 @@
-"""`wcbench export robustbench RUN_DIR --out FILE`: a run's scores in RobustBench's model-info format."""
+"""`wcbench export robustbench RUN_DIR --file FILE`: a run's scores in RobustBench's model-info format."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from wcbench.cli.app import app, console, print_json
+from wcbench.cli.options import option
 from wcbench.errors import ConfigError
 
 export_app = typer.Typer(help="Export scores in other projects' formats.", no_args_is_help=True)
@@ -40,17 +41,16 @@ def _default_threat(scores: dict[str, dict[str, Any]], model: dict[str, Any]) ->
 @export_app.command("robustbench")
 def export_robustbench(
     run_dir: Path = typer.Argument(..., help="A run directory (…/seed-N) or its scores/ folder."),
-    out: Path = typer.Option(
-        ..., "--out", help="The JSON file (robustbench keeps model_info/<dataset>/<threat>/<name>.json)."
+    out: Path = option(
+        "--file",
+        ...,
+        "Here: the JSON (robustbench keeps model_info/<dataset>/<threat>/<name>.json).",
+        dir_okay=False,
     ),
-    name: str | None = typer.Option(None, "--name", help="The model's name (default: its run directory's)."),
-    threat: str | None = typer.Option(
-        None, "--threat", help="Linf | L2 | corruptions | corruptions_3d (default: from the scores)."
-    ),
-    fields: list[str] | None = typer.Option(
-        None, "--field", help="Set a field wcbench cannot know: --field venue='ICLR 2026' --field authors=..."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Also print the record."),
+    name: str | None = option("--name"),
+    threat: str | None = option("--threat"),
+    fields: list[str] | None = option("--field"),
+    as_json: bool = option("--json", False, "Here: the record."),
 ) -> None:
     """Write RUN_DIR's scores (clean, autoattack, cifar-c) as a RobustBench model_info JSON file."""
     from wcbench.robustbench import model_info

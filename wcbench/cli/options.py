@@ -37,6 +37,7 @@ FLAGS: dict[str, str] = {
     "--executor": "local | slurm | submitit-local.",
     "--family": "Retrain table to follow: darts (Table 33), pdarts | pcdarts (Table 34), prdarts (Table 35), "
     "imagenet (Table 36); default: the one the search recorded, or the published name's, else darts.",
+    "--field": "Set a field wcbench cannot know: --field venue='ICLR 2026' (repeatable).",
     "--file": "A single file the command reads or writes (its suffix picks the format).",
     "--force": "Redo a finished stage whose settings differ: search, retrain, score or a scorer's name "
     "(repeatable; what depends on it is redone too).",
@@ -55,6 +56,7 @@ FLAGS: dict[str, str] = {
     "--model": "A retrain folder (`wcbench retrain --out`, or <run>/retrain/<dataset>), or an external "
     "model: timm:<arch>, torchvision:<arch>, robustbench:<dataset>/<threat>/<name>, package.module:function.",
     "--model-dir": "RobustBench's local model folder (<dataset>/<threat>/<name>.pt); nothing is downloaded.",
+    "--name": "The model's name (default: its run folder's).",
     "--no-progress": "No progress bars.",
     "--num-classes": "An external timm/torchvision model's head size (default: the dataset's classes).",
     "--out": "Folder the command writes into (created if missing).",
@@ -73,6 +75,7 @@ FLAGS: dict[str, str] = {
     "--scores-dir": "Folder for <scorer>.json (default: the run's scores/, or <model>/scores).",
     "--searcher": "<strategy>-<algorithm>, e.g. ours-pdarts, spcl-pcdarts, or pdarts alone.",
     "--searchers": "Base searchers, comma-separated.",
+    "--severities": "Severities, comma-separated subset of 1..5.",
     "--seed": f"Random seed (default {SEED_DEFAULT}, as `run --seeds`).",
     "--seeds": "Seeds: 1-10, 1,3,5 or 0.",
     "--set": "A setting, stage.key=value (stage. may go where the command has one stage); repeatable.",
@@ -80,9 +83,11 @@ FLAGS: dict[str, str] = {
     "--space": "Search space: darts | s1 | s2 | s3 | s4 (RobustDARTS, Table 4).",
     "--split": "Dataset split.",
     "--std": "An external model's input std, e.g. 0.25,0.25,0.25 (default: what the model declares).",
+    "--src": "An ImageNet-layout folder of images: <src>/<wnid>/*.JPEG.",
     "--steps": "Search steps measured per searcher.",
     "--test": "welch | paired (same seeds) | one-sample.",
     "--tester": "gan (FQ-GAN by default) | augment (DADA policy).",
+    "--threat": "RobustBench threat model: Linf | L2 | corruptions | corruptions_3d (default: the scores').",
     "--time-min": "SLURM time limit per task, minutes.",
     "--to": "json | darts.",
     "--version": "Print the version.",
