@@ -163,4 +163,4 @@ def test_paper_rows_on_the_board_carry_their_configuration(capsys: pytest.Captur
         main(["leaderboard", "--benchmark", "search_cost", "--format", "json", "--runs-dir", "nowhere"]) == 0
     )
     text = capsys.readouterr().out
-    assert "configuration: --searcher ours-darts2nd --set strategy.cost_reduction=false" in text
+    assert '"configuration": "--searcher ours-darts2nd --set strategy.cost_reduction=false' in text

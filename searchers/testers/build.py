@@ -25,7 +25,7 @@ from searchers.testers.base import Tester
 from searchers.testers.dada import AugmentPolicy
 from searchers.testers.fqgan import ConditionalGAN, fq_defaults
 from searchers.testers.gan import GanTester
-from searchers.testers.pretrain import load_pretrained, pretrain_tester, tester_cache_name
+from searchers.testers.pretrain import image_size, load_pretrained, pretrain_tester, tester_cache_name
 from searchers.testers.selection import SelectionTester
 from wcbench.errors import ConfigError
 
@@ -50,7 +50,7 @@ def build_gan(config: Any, ctx: Any) -> ConditionalGAN:
         dict_size=size,
         decay=fq["decay"] if config.decay is None else config.decay,
         fq_weight=fq["fq_weight"] if config.fq_weight is None else config.fq_weight,
-        resolution=int(ctx.train.images.shape[-1]),
+        resolution=image_size(ctx.train),
     ).to(ctx.device)
 
 

@@ -213,11 +213,20 @@ def tester_settings(tester: GanTester | AugmentTester, config: Any) -> dict[str,
     return out
 
 
+def image_size(split: Any, default: int = 32) -> int:
+    """The side of a search split's images (held in memory: ``images``; streamed: ``image_size``)."""
+    images = getattr(split, "images", None)
+    if images is not None:
+        return int(images.shape[-1])
+    return int(getattr(split, "image_size", default))
+
+
 def tester_cache_name(dataset: Any, tester: GanTester | AugmentTester, config: Any, dataset_name: str) -> str:
     """The cache file stem of a pretrained tester (:func:`cache_key` of :func:`tester_settings`)."""
     settings = tester_settings(tester, config)
-    if dataset.images.shape[-1] != 32:  # a search at another resolution (32: the key as before)
-        settings["resolution"] = int(dataset.images.shape[-1])
+    size = image_size(dataset)
+    if size != 32:  # a search at another resolution (32: the key as before)
+        settings["resolution"] = size
     return cache_key(f"tester-{tester.kind}", dataset_name, dataset.dataset_indices, settings)
 
 

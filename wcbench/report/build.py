@@ -215,6 +215,7 @@ class PaperRow:
     dataset: str
     note: str
     cells: dict[str, PaperValue] = field(default_factory=dict)
+    configuration: str = ""  # the wcbench settings the row corresponds to (the method's rows)
 
 
 @dataclass
@@ -375,7 +376,8 @@ def _paper_rows(paper: pd.DataFrame, spec: BoardSpec) -> list[PaperRow]:
                 config = paper_configuration(
                     str(rec.method), rec.searcher if isinstance(rec.searcher, str) else ""
                 )
-                pr = rows[key] = PaperRow(rec.table, label, rec.method, rec.searcher, rec.dataset, config)
+                pr = rows[key] = PaperRow(rec.table, label, rec.method, rec.searcher, rec.dataset, "")
+                pr.configuration = config
             unit, unit_note = _paper_unit(rec.table, rec.metric, rec.unit)
             note = _add_note(rec.note, unit_note)
             if col.key not in pr.cells:

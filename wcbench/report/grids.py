@@ -231,7 +231,8 @@ def paper_grid(board: Board) -> Grid:
     counts = Counter(pr.note for pr in board.paper if pr.note)
     footnotes = [note for note in counts if counts[note] > 1]  # a note of several rows: once, below
     for pr in board.paper:
-        cells = [Text(str(pr.table)), Text(pr.row), Text(pr.searcher or "—"), Text(pr.dataset or "—")]
+        searcher = pr.configuration.removeprefix("configuration: ") if pr.configuration else pr.searcher
+        cells = [Text(str(pr.table)), Text(pr.row), Text(searcher or "—"), Text(pr.dataset or "—")]
         for c in cols:
             pv = pr.cells.get(c.key)
             cells.append(Text(_fmt_paper(pv, c.unit) if pv else "—"))

@@ -251,6 +251,7 @@ def board_to_dict(board: Board) -> dict[str, Any]:
                 "row": p.row,
                 "method": p.method,
                 "searcher": p.searcher or None,
+                "configuration": p.configuration.removeprefix("configuration: ") or None,
                 "dataset": p.dataset or None,
                 "note": p.note,
                 "cells": {
