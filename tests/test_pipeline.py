@@ -237,8 +237,9 @@ def test_two_searchers_two_seeds_then_the_leaderboard_shows_n2_and_no_test(
     for searcher in ("darts1st", "spcl-darts1st"):
         assert main(wcbench_run(runs, "--seeds", "1-2", searcher=searcher)) == 0
     capsys.readouterr()
-    assert main(["leaderboard", "--benchmark", "cifar_overall", "--format", "md", "--runs-dir", str(runs),
-                 "--out", str(tmp_path / "boards")]) == 0  # fmt: skip
+    assert (
+        main(["leaderboard", "--benchmark", "cifar_overall", "--format", "md", "--runs-dir", str(runs)]) == 0
+    )
     board = capsys.readouterr().out
     table = collect_runs(runs)
     err = table[table.metric == "top1_error"].sort_values("seed")

@@ -79,11 +79,11 @@ def test_leaderboard_runs_from_the_installed_wheel_outside_the_checkout(wheel: P
         "from wcbench.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
-    argv = ["leaderboard", "--benchmark", "worst_case_cifar100", "--format", "csv", "--no-write"]
+    argv = ["leaderboard", "--benchmark", "worst_case_cifar100", "--format", "csv"]
     out = subprocess.run(
         [sys.executable, "-c", code, *argv], cwd=work, env=env, capture_output=True, text=True,
         timeout=hang_guard(300),
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert "30.07" in out.stdout  # Table 1, DARTS 2nd order, worst-case error: read from the wheel's CSV
-    assert list(work.iterdir()) == []  # --no-write wrote nothing
+    assert list(work.iterdir()) == []  # without --out nothing is written
