@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from searchers.testers.auxiliary import build_classifier, train_classifier
-from searchers.testers.pretrain import cache_key
+from searchers.testers.pretrain import cache_key, image_size
 from wcbench.errors import ConfigError
 from wcbench.phases import phase
 from wcbench.runs import atomic_write_bytes, save_checkpoint
@@ -52,8 +52,9 @@ def reference_classifier(
             "the reference classifier (Fig. 1) trains on a search split held in memory; a streamed "
             "(stream=true) search has none: --set strategy.reference_iters=0"
         )
-    if train.images.shape[-1] != 32:  # a search at another resolution (32: the key as before)
-        settings["resolution"] = int(train.images.shape[-1])
+    size = image_size(train)
+    if size != 32:  # a search at another resolution (32: the key as before)
+        settings["resolution"] = size
     path = cache_dir / f"{cache_key('reference', dataset, train.dataset_indices, settings)}.pt"
     model = build_classifier(arch, num_classes, width, *stats).to(device)
     path.parent.mkdir(parents=True, exist_ok=True)
