@@ -180,6 +180,10 @@ class _OursBase(StrategyConfig):
     # pretraining and diagnostics
     pretrain_iters: int = Field(48828, ge=0, description="GAN pretraining G steps (FQ-GAN / 2)")
     pretrain_batch: int = Field(64, ge=2, description="pretraining batch (FQ-GAN)")
+    pretrain_lr: float = Field(2e-4, gt=0, description="GAN pretraining G and D Adam lr (FQ-GAN)")
+    pretrain_d_steps: int = Field(4, ge=1, description="D steps per G step in pretraining (FQ-GAN)")
+    pretrain_ema: float = Field(0.9999, ge=0, lt=1, description="decay of G's weight EMA (BigGAN --ema)")
+    pretrain_ema_start: int = Field(1000, ge=0, description="G step where the EMA starts (--ema_start)")
     aux_pretrain_iters: int = Field(64000, ge=0, description="V pretraining iterations (He et al.)")
     pretrain_pairs: int = Field(100000, ge=2, description="pretrain ablation: M generated pairs")
     reference_arch: Literal["resnet18", "small"] = Field("resnet18", description="Fig. 1 classifier")

@@ -9,6 +9,7 @@ classifier's cache (:mod:`searchers.testers.diagnostics`).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Callable
@@ -48,6 +49,8 @@ def pretrain_gan(
     lr: float = 2e-4,
     betas: tuple[float, float] = (0.0, 0.999),
     d_steps: int = 4,
+    ema: float = 0.9999,
+    ema_start: int = 1000,
     generator: torch.Generator | None = None,
     log: Callable[[str], None] | None = None,
     resume: Path | None = None,
@@ -55,13 +58,19 @@ def pretrain_gan(
     """FQ-GAN's CIFAR recipe (``launch_C10.sh``): Adam 2e-4, betas (0, 0.999) for G and D, 4 D steps
     per G step, batch 64, hinge loss (+ FQ loss), B fixed at its initial values; ``iters`` G steps.
 
+    G's weights are averaged as ``--ema --use_ema --ema_start 1000`` (BigGAN's ``ema_decay`` 0.9999)
+    do: from G step ``ema_start`` on, ``G_ema <- ema * G_ema + (1 - ema) * G`` (before it, a copy), and
+    G ends as ``G_ema``, the generator those scripts sample and evaluate with. ``ema=0`` keeps the
+    last G.
+
     ``resume``: a file that holds the state every ``iters // 20`` G steps (and is read back on a
     restart, so an interrupted pretraining resumes to the same result); deleted by the caller."""
     dev = images.device
     g_opt = torch.optim.Adam(gan.G.parameters(), lr=lr, betas=betas)
     d_opt = torch.optim.Adam(gan.D.parameters(), lr=lr, betas=betas)
     n = images.shape[0]
-    parts = {"gan": gan, "g_opt": g_opt, "d_opt": d_opt}
+    g_ema = copy.deepcopy(gan.G).requires_grad_(False)
+    parts = {"gan": gan, "g_opt": g_opt, "d_opt": d_opt, "g_ema": g_ema}
     start = _resume(resume, parts, generator)
     gan.train()
     for it in range(start, iters):
@@ -80,10 +89,22 @@ def pretrain_gan(
         d_opt.zero_grad(set_to_none=True)
         loss_g.backward()
         g_opt.step()
+        _ema_step(g_ema, gan.G, 0.0 if it < ema_start else ema)
         if log is not None and (it % max(1, iters // 10) == 0 or it == iters - 1):
             log(f"pretrain GAN {it + 1}/{iters}: d_loss {loss_d.item():.4f} g_loss {loss_g.item():.4f}")
         if resume is not None and (it + 1) % max(1, iters // 20) == 0 and it + 1 < iters:
             _save_resume(resume, parts, generator, it + 1)
+    if iters > start:
+        gan.G.load_state_dict(g_ema.state_dict())
+
+
+@torch.no_grad()
+def _ema_step(average: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """``average <- decay * average + (1 - decay) * model`` (parameters; buffers copied)."""
+    for a, p in zip(average.parameters(), model.parameters(), strict=True):
+        a.lerp_(p, 1.0 - decay)
+    for a, b in zip(average.buffers(), model.buffers(), strict=True):
+        a.copy_(b)
 
 
 def _resume(path: Path | None, parts: dict[str, Any], generator: torch.Generator | None) -> int:
@@ -162,6 +183,10 @@ def _pretrain(
                 labels,
                 iters=config.pretrain_iters,
                 batch_size=config.pretrain_batch,
+                lr=config.pretrain_lr,
+                d_steps=config.pretrain_d_steps,
+                ema=config.pretrain_ema,
+                ema_start=config.pretrain_ema_start,
                 generator=generator,
                 log=log,
                 resume=partial,
@@ -209,6 +234,10 @@ def tester_settings(tester: GanTester | AugmentTester, config: Any) -> dict[str,
             dict_size=[q.n_embed for q in gan.D.quantizers.values()],
             B_init=gan.B.as_dict(),
             pretrain_iters=config.pretrain_iters,
+            pretrain_lr=config.pretrain_lr,
+            pretrain_d_steps=config.pretrain_d_steps,
+            pretrain_ema=config.pretrain_ema,
+            pretrain_ema_start=config.pretrain_ema_start,
         )
     return out
 
