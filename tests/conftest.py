@@ -68,6 +68,22 @@ class TinyData:
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "", None}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (the README runs ``-n auto``), the allowed CPUs are shared among the workers:
+    each worker's torch, and every wcbench process a test starts, gets ``allowed // workers`` threads
+    (``WCBENCH_THREADS``), unless the user set a thread count."""
+    import os
+
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+    if workers < 2 or any(os.environ.get(k) for k in ("WCBENCH_THREADS", "OMP_NUM_THREADS")):
+        return
+    from wcbench import cpus
+
+    share = max(1, cpus.allowed_cpus() // workers)
+    os.environ["WCBENCH_THREADS"] = str(share)
+    torch.set_num_threads(share)
+
+
 def _is_local(address: object) -> bool:
     if isinstance(address, (str, bytes)):  # AF_UNIX path
         return True

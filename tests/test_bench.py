@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -23,8 +24,15 @@ def test_loader_and_scoring_ratios_are_ratios_of_their_measurements() -> None:
     assert sc["ratio"] == pytest.approx(sc["batched_images_per_s"] / sc["single_images_per_s"])
 
 
-def test_bench_json_reports_searchers_against_darts2nd(capsys: pytest.CaptureFixture[str]) -> None:
-    parts = "search,ours,data,scoring"  # the load figure has its own test
+def test_bench_json_reports_searchers_against_darts2nd(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the loader and scoring figures at test size (their ratios have their own test above)
+    monkeypatch.setattr(
+        bench, "measure_loaders", functools.partial(measure_loaders, n=256, batch_size=64, epochs=1)
+    )
+    monkeypatch.setattr(bench, "measure_scoring", functools.partial(measure_scoring, n=16))
+    parts = "search,data,scoring"  # the ours and load figures have their own tests
     argv = ["bench", "--json", "--steps", "2", "--searchers", "darts1st,darts2nd", "--parts", parts]
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
@@ -33,9 +41,29 @@ def test_bench_json_reports_searchers_against_darts2nd(capsys: pytest.CaptureFix
     assert d1["time_vs_darts2nd"] == pytest.approx(
         d1["s_per_step"] / result["search"]["darts2nd"]["s_per_step"]
     )
-    assert set(result["ours"]) == {"ours-darts2nd (CR)", "ours-darts2nd (NCR)"}
-    assert {"loader", "scoring"} <= set(result) and "load" not in result
+    assert {"loader", "scoring"} <= set(result) and "load" not in result and result["ours"] == {}
     assert {"threads", "workers", "wait_policy"} <= set(result["cpus"])
+
+
+def test_ours_figures_are_cr_and_ncr_searches_against_darts2nd(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, dict[str, Any]]] = []
+    seconds = {"darts2nd": 2.0, "ours-darts2nd": 3.0, "ours-darts2nd NCR": 5.0}
+
+    def measured(searcher: str, overrides: dict[str, Any] | None = None, **_: Any) -> dict[str, float]:
+        calls.append((searcher, dict(overrides or {})))
+        s = seconds[searcher + (" NCR" if overrides else "")]
+        return {"s_per_step": s, "peak_memory_mb": 100 * s}
+
+    monkeypatch.setattr(bench, "measure_search", measured)
+    result = bench.run_bench(steps=2, searchers=(), parts=("ours",), log=lambda _: None)
+    assert calls == [
+        ("darts2nd", {}),
+        ("ours-darts2nd", {}),
+        ("ours-darts2nd", {"strategy.cost_reduction": False}),
+    ]
+    cr, ncr = result["ours"]["ours-darts2nd (CR)"], result["ours"]["ours-darts2nd (NCR)"]
+    assert (cr["time_vs_darts2nd"], ncr["time_vs_darts2nd"]) == (1.5, 2.5)
+    assert (cr["memory_vs_darts2nd"], ncr["memory_vs_darts2nd"]) == (1.5, 2.5)
 
 
 def test_bench_rejects_an_unknown_searcher(capsys: pytest.CaptureFixture[str]) -> None:
