@@ -39,6 +39,8 @@ def test_pretrain_then_search_starts_from_the_cache(
         "max_steps_per_epoch": 2,
         "strategy.pretrain_iters": 4,
         "strategy.aux_pretrain_iters": 4,
+        "strategy.reference_iters": 2,  # the diagnostics are not what these tests check
+        "strategy.probe_iters": 0,
     }
     # seed 1: `tester pretrain` and `search` default to the same seed, so the search finds the cache
     run_search("ours-darts2nd", "digits", "smoke", 1, "darts", tmp_path / "s", over, "cpu", progress=False)
@@ -59,6 +61,8 @@ def test_pretrain_and_search_use_the_data_root_they_are_given(tmp_path: Path) ->
         "max_steps_per_epoch": 2,
         "strategy.pretrain_iters": 4,
         "strategy.aux_pretrain_iters": 4,
+        "strategy.reference_iters": 2,  # the diagnostics are not what these tests check
+        "strategy.probe_iters": 0,
     }
     out = tmp_path / "s"
     run_search(
@@ -84,7 +88,12 @@ def test_without_a_cache_the_search_stops_and_names_the_command(
 
 def test_an_explicit_scratch_tester_is_said_in_the_history(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("WCBENCH_DATA", str(tmp_path / "data"))
-    over = {"epochs": 1, "max_steps_per_epoch": 2, "strategy.tester_init": "scratch"}
+    over = {
+        "epochs": 1,
+        "max_steps_per_epoch": 2,
+        "strategy.tester_init": "scratch",
+        "strategy.probe_iters": 0,
+    }
     run_search("ours-darts2nd", "digits", "smoke", 0, "darts", tmp_path / "s", over, "cpu", progress=False)
     record = json.loads((tmp_path / "s" / "history.jsonl").read_text().splitlines()[0])
     assert record["strategy"]["tester_init"] == "scratch (tester_init=scratch)"

@@ -21,7 +21,7 @@ from wcbench.runs import RunDir, read_jsonl
 OURS_TINY = [
     "--set", "search.split_seed=0", "--set", "search.strategy.pretrain_iters=4",
     "--set", "search.strategy.aux_pretrain_iters=4", "--set", "search.strategy.reference_iters=4",
-    "--set", "search.strategy.tester=gan",
+    "--set", "search.strategy.tester=gan", "--set", "search.strategy.probe_iters=0",
 ]  # fmt: skip
 
 
@@ -37,6 +37,7 @@ def test_run_pretrains_the_tester_once_and_a_second_seed_reuses_it(
     assert notes[0]["note"].startswith("pretrained now, cache ")
     assert notes[1]["note"] == "cache " + notes[0]["note"].removeprefix("pretrained now, cache ")
     assert len(list((tmp_path / "data" / "testers").glob("tester-gan-digits-*.pt"))) == 1
+    assert not list((tmp_path / "data" / "testers").glob("*partial*"))  # nor its checksum is left
     # the run's summary says what the search did: supernet accuracy, reference classifier on G's data
     assert "supernet val acc" in out and "reference acc." in out and "pretrained" in out
     history = read_jsonl(RunDir(runs, "digits", "ours-darts1st", 1).search_dir / "history.jsonl")
@@ -137,7 +138,8 @@ def test_unrolled_first_order_step_evaluates_at_w_prime(tmp_path: Path) -> None:
     from searchers.loop import run_search
 
     over = {"epochs": 1, "max_steps_per_epoch": 2, "strategy.tester_init": "scratch",
-            "strategy.reference_iters": 0, "strategy.hyper_every": 1, "lr": 0.5}  # fmt: skip
+            "strategy.reference_iters": 0, "strategy.hyper_every": 1, "lr": 0.5,
+            "strategy.probe_iters": 0}  # fmt: skip
     run_search("ours-darts1st", "digits", "smoke", 0, "darts", tmp_path / "a", over, "cpu", progress=False)
     run_search("ours-darts1st", "digits", "smoke", 0, "darts", tmp_path / "b",
                    {**over, "strategy.unroll_first_order": True}, "cpu", progress=False)  # fmt: skip

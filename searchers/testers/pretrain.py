@@ -27,7 +27,7 @@ from searchers.testers.fqgan import ConditionalGAN
 from searchers.testers.functional import frozen
 from searchers.testers.gan import GanTester
 from wcbench.phases import phase
-from wcbench.runs import save_checkpoint
+from wcbench.runs import checksum_path, save_checkpoint
 
 
 def cache_key(kind: str, dataset_name: str, dataset_indices: Tensor, settings: dict[str, Any]) -> str:
@@ -212,6 +212,7 @@ def _pretrain(
         state["gan"] = tester.gan.state_dict()
     save_checkpoint(path, state)
     partial.unlink(missing_ok=True)
+    checksum_path(partial).unlink(missing_ok=True)
 
 
 def tester_settings(tester: GanTester | AugmentTester, config: Any) -> dict[str, Any]:
