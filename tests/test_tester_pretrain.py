@@ -74,3 +74,32 @@ def test_interrupted_pretraining_resumes_to_the_same_generator(tmp_path: Path) -
     resumed = _pretrained(10, ema=0.5, ema_start=3, resume=resume)
     for k in whole:
         torch.testing.assert_close(resumed[k], whole[k], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("augment", [True, False])
+def test_v_pretraining_crops_and_flips_only_where_the_search_does(
+    augment: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """V learns the search-train split as the search sees it: the quick preset's digits (no crop and
+    flip: a flipped digit is another digit) pretrain V unaugmented, and the cache key says so."""
+    from types import SimpleNamespace
+
+    import searchers.testers.auxiliary as auxiliary
+    from searchers.strategies.ours import OursConfig
+    from searchers.testers.auxiliary import TiedAuxiliary
+    from searchers.testers.gan import GanTester
+    from searchers.testers.pretrain import pretrain_tester, tester_cache_name
+
+    calls: list[int] = []
+    real_augment = auxiliary._augment
+    monkeypatch.setattr(auxiliary, "_augment", lambda x, g: calls.append(1) or real_augment(x, g))
+    gan = _gan()
+    tester = GanTester(gan, TiedAuxiliary(gan.D, 3, hidden=4))
+    images, labels = _data()
+    split = SimpleNamespace(images=images, labels=labels, dataset_indices=torch.arange(12), augment=augment)
+    config = OursConfig(pretrain_iters=1, pretrain_batch=4, pretrain_d_steps=1, aux_pretrain_iters=2)
+    path = pretrain_tester(split, tester, config, tmp_path, dataset_name="tiny")
+    assert path.exists() and len(calls) == (2 if augment else 0)
+    other = SimpleNamespace(**{**vars(split), "augment": not augment})
+    names = {tester_cache_name(s, tester, config, "tiny") for s in (split, other)}
+    assert len(names) == 2

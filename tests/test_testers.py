@@ -191,6 +191,36 @@ def test_auxiliary_models_shapes_and_tying() -> None:
         torch.testing.assert_close(b, before[k])
 
 
+class _SmallScaleTrunk(nn.Module):
+    """A stand-in discriminator whose pooled features carry the class at the scale of a spectrally
+    normalised trunk's (~0.01): each image's mean colour, times 0.01."""
+
+    channels = 3
+
+    def trunk(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, None, None]:
+        positions = (x.shape[2] // 4) * (x.shape[3] // 4)
+        return 0.01 * (x + 1).mean(dim=(2, 3)) / 2 * positions, None, None
+
+
+def test_tied_auxiliary_head_learns_from_small_scale_trunk_features() -> None:
+    """V's head (LayerNorm first) learns the class from features as small as the tied trunk's, in the
+    He et al. recipe V's pretraining uses (lr 0.1); without the LayerNorm it stays near chance."""
+    from searchers.testers.auxiliary import train_classifier
+
+    torch.manual_seed(0)
+    colours = torch.tensor([[0.1, 0.1, 0.9], [0.9, 0.1, 0.1], [0.1, 0.9, 0.1], [0.9, 0.9, 0.1]])
+    labels = torch.arange(200) % 4
+    images = (colours[labels][:, :, None, None] + 0.05 * torch.randn(200, 3, 8, 8)).clamp(0, 1)
+    images = (images * 255).to(torch.uint8)
+    v = TiedAuxiliary(_SmallScaleTrunk(), 4, hidden=16)
+    train_classifier(
+        v, images, labels, iters=60, batch_size=32, generator=torch.Generator().manual_seed(0), augment=False
+    )
+    with torch.no_grad():
+        accuracy = float((v(images.float() / 255).argmax(1) == labels).float().mean())
+    assert accuracy > 0.95
+
+
 def test_one_small_cnn_builds_both_of_its_users() -> None:
     """The testers' V/reference (normalising, avg pool after every stage) and the worst-case committee
     member (normalised inputs, max pool after the first two stages): one class, two settings."""

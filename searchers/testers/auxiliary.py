@@ -9,15 +9,18 @@ generated data are "meaningful". Every classifier here takes images in [0, 1] an
 * :class:`~wcbench.smallcnn.SmallCNN` (the core's small CNN) -- the quick preset's V and reference.
 * :class:`TiedAuxiliary` -- V under parameter tying (Sec. 3.3, cost reduction): **the feature layers are
   the discriminator's trunk**, shared by reference (not registered as a submodule, so V's parameters are
-  only its head), and V owns a light head of two feed-forward layers, ``Linear(C, hidden)-ReLU-
-  Linear(hidden, classes)`` on the trunk's pooled features divided by the number of positions. The trunk
+  only its head), and V owns a light head of two feed-forward layers, ``LayerNorm(C)-Linear(C, hidden)-
+  ReLU-Linear(hidden, classes)`` on the trunk's pooled features divided by the number of positions (the
+  LayerNorm is ours: the spectrally normalised trunk's features are ~0.01 in scale, and without it the
+  head, at lr 0.1, stayed at chance on digits). The trunk
   is trained by the discriminator's GAN loss only; V's own updates (stage III, Eq. 9, and its
   pretraining, "only the light-weight classification head") change the head. Gradients still flow
   *through* the trunk to its input, so the hypergradient of Eq. 16 reaches the generator. The trunk runs
   with frozen state (no dictionary or SN update) and quantises with the current dictionary.
 
 :func:`train_classifier` trains any of them (SGD, He et al. 2016's CIFAR recipe: lr 0.1, momentum 0.9,
-weight decay 1e-4, lr / 10 at 50% and 75% of the iterations, random crop 4 + flip).
+weight decay 1e-4, lr / 10 at 50% and 75% of the iterations, random crop 4 + flip; in V's
+pretraining only where the search itself augments).
 :class:`AuxiliaryStage` is stage III inside a tester: V's one-step copy ``V' = V - eta_v grad_V L(V, f)``
 (Eq. 9), ``u = grad_{V'} L(V', D_val)``, V's ordinary SGD step on generated data and its D_val loss.
 """
@@ -102,7 +105,9 @@ class TiedAuxiliary(nn.Module):
         super().__init__()
         self._trunk = [discriminator]  # a reference, not a submodule: V's parameters are the head only
         dim = discriminator.channels
-        self.head = nn.Sequential(nn.Linear(dim, hidden), activation(act), nn.Linear(hidden, num_classes))
+        self.head = nn.Sequential(
+            nn.LayerNorm(dim), nn.Linear(dim, hidden), activation(act), nn.Linear(hidden, num_classes)
+        )
         self.feature_dim = dim
 
     @property

@@ -204,6 +204,7 @@ def _pretrain(
                 batch_size=config.pretrain_batch,
                 params=params,
                 generator=generator,
+                augment=aux_augment(dataset),
             )
         if log is not None:
             log(f"pretrain V: loss {losses[0]:.4f} -> {losses[-1]:.4f}")
@@ -225,6 +226,8 @@ def tester_settings(tester: GanTester | AugmentTester, config: Any) -> dict[str,
         "aux_pretrain_iters": config.aux_pretrain_iters,
         "pretrain_batch": config.pretrain_batch,
     }
+    if isinstance(tester.aux, TiedAuxiliary):  # caches of the head without its LayerNorm do not load
+        out["aux_head"] = "layernorm"
     if isinstance(tester, GanTester):
         gan = tester.gan
         out.update(
@@ -243,6 +246,12 @@ def tester_settings(tester: GanTester | AugmentTester, config: Any) -> dict[str,
     return out
 
 
+def aux_augment(split: Any) -> bool:
+    """Whether V's pretraining crops and flips: as the search's own batches do (``augment`` of the
+    search config; the quick preset's digits have none, since a flipped digit is another digit)."""
+    return bool(getattr(split, "augment", True))
+
+
 def image_size(split: Any, default: int = 32) -> int:
     """The side of a search split's images (held in memory: ``images``; streamed: ``image_size``)."""
     images = getattr(split, "images", None)
@@ -254,6 +263,8 @@ def image_size(split: Any, default: int = 32) -> int:
 def tester_cache_name(dataset: Any, tester: GanTester | AugmentTester, config: Any, dataset_name: str) -> str:
     """The cache file stem of a pretrained tester (:func:`cache_key` of :func:`tester_settings`)."""
     settings = tester_settings(tester, config)
+    if not aux_augment(dataset):  # V learnt without crop and flip (a key as before when it has them)
+        settings["aux_augment"] = False
     size = image_size(dataset)
     if size != 32:  # a search at another resolution (32: the key as before)
         settings["resolution"] = size
