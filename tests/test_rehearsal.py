@@ -126,6 +126,31 @@ def test_pdarts_rehearsal_runs_each_stage_weights_only_and_with_the_architecture
     assert report["paper_table9"]["search_cost"]["value"] == 0.3
 
 
+SMALL_AUGMENT = {
+    "search.strategy.aux_arch": "small",
+    "search.strategy.aux_width": "8",
+    "search.strategy.reference_arch": "small",
+    "search.strategy.reference_width": "8",
+    "search.strategy.diag_samples": "8",
+}
+
+
+def test_ours_pdarts_rehearsal_times_an_architecture_step_in_every_stage(
+    folder: TinyData, tmp_path: Path
+) -> None:
+    """Under CR the hypergradient comes every 8th global step; the rehearsal's one-step warm-up epoch
+    must not push the architecture epoch off it (no arch step rehearsed means none projected)."""
+    report = _rehearse(folder, tmp_path / "runs", "ours-pdarts", {**SMALL, **SMALL_PDARTS, **SMALL_AUGMENT})
+    rows = {(r["phase"], r["part"]): r for r in report["rows"]}
+    assert report["cost_reduction"] is True and report["settings"]["search.strategy.hyper_every"] == 1
+    for stage in (1, 2, 3):
+        name = f"search stage {stage}/3"
+        assert rows[name, "arch step"]["count"] == 1
+        # 25 epochs per stage, 15 after the warm-up (Appendix E), of ceil(3 steps / 8) hypergradient steps
+        assert rows[name, "arch step"]["full_count"] == 15 * math.ceil(3 / 8)
+    _check_arithmetic(report)
+
+
 def test_phases_record_nothing_unless_someone_listens() -> None:
     assert not is_listening()
     with phase("p", "search", "cpu") as clock, clock.part("step"):

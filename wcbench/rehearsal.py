@@ -8,7 +8,8 @@ run) with the step caps that the loops honour, set by :func:`rehearsal_settings`
   freezes the architecture first, so weights-only and architecture epochs are both timed; P-DARTS:
   per stage, so all three stages run at their full depth and op lists);
 * `ours`: the tester's pretraining (G/D, V, the reference classifier) for N iterations each, into
-  a cache inside the rehearsal run;
+  a cache inside the rehearsal run; under CR ``hyper_every = N``, so that the architecture epoch
+  after an N-step warm-up epoch starts on a hypergradient step (the projection counts the preset's);
 * retrain: ``epochs = 2`` (the second has drop path > 0), ``max_steps_per_epoch = N``, a validation
   slice of ``examples``;
 * each scorer: its example cap (:data:`evaluators.common.EXAMPLE_CAPS`) set to ``examples``.
@@ -44,7 +45,9 @@ ASSUMPTIONS = (
     "inflate",
     "search: weight steps = epochs x floor(search-train / batch) per stage; architecture steps = "
     "(epochs - warmup epochs) x ceil(steps per epoch / hyper_every) (ours CR: every 8th step; else every "
-    "step); one validation pass over search-val per epoch; per-epoch strategy work as rehearsed",
+    "step); one validation pass over search-val per epoch; per-epoch strategy work as rehearsed; ours CR "
+    "is rehearsed with hyper_every = N so that the architecture epoch starts on a due step, and its "
+    "weight steps then carry the tester's due-step updates (G's SGD step) every step, not every 8th",
     "tester: pretraining iterations of the preset (G/D: pretrain_iters; V: aux_pretrain_iters; reference "
     "classifier: reference_iters), counted in the search cost",
     "retrain: epochs x ceil(train / batch) steps, a validation pass every valid_every epochs",
@@ -80,6 +83,11 @@ def rehearsal_settings(plan: Any, n: int, examples: int) -> dict[str, Any]:
     for key in ("pretrain_iters", "aux_pretrain_iters", "reference_iters", "probe_iters"):
         if key in strategy_fields and getattr(spec.strategy_config, key) > 0:
             caps[f"search.strategy.{key}"] = n
+    if "hyper_every" in strategy_fields:
+        # ours CR: a hypergradient step every `hyper_every` global steps. A real run's warm-up epochs are
+        # a multiple of it (P-DARTS: 10 x 260 = 8 x 325 steps), so its architecture epochs start on a
+        # due step; the rehearsal's N-step warm-up epoch is not, unless the period is N.
+        caps["search.strategy.hyper_every"] = n
     if "tester_init" in strategy_fields:  # rehearse the pretraining, into the rehearsal's own cache
         caps["search.strategy.tester_init"] = "pretrain"
         caps["search.strategy.cache_dir"] = str(rehearsal_run_dir(plan).path / "testers")
@@ -147,6 +155,13 @@ def _full_counts(plan: Any) -> dict[str, Any]:
     }
 
 
+def _hyper_every(strategy_config: Any) -> int:
+    """Steps between architecture steps in the full run (ours CR: ``hyper_every``; else every step)."""
+    if getattr(strategy_config, "cost_reduction", False):
+        return int(getattr(strategy_config, "hyper_every", 1))
+    return 1
+
+
 def _split_size(plan: Any, split: str) -> int | None:
     from wcbench.data import get_dataset
     from wcbench.errors import DatasetError
@@ -201,7 +216,7 @@ def project(records: list[PhaseRecord], plan: Any, valid_split: str | None = Non
                 n_full = float(getattr(strat, rec.info["setting"]))
                 note = f"{rec.info['setting']} = {n_full:g}"
             elif rec.kind == "search":
-                every = int(rec.info.get("hyper_every", 1))
+                every = _hyper_every(strat)
                 n_full, note = {
                     "weight step": (epochs * steps, f"{epochs} epochs x {steps} steps"),
                     "arch step": (
