@@ -26,7 +26,9 @@ Contracts
   strategy lists in ``ctx.extra_arch_step_params`` when it builds the objective (its own parameters,
   e.g. a tester's or an unrolled G') get the gradient of the same objective added to their ``.grad``
   (set when None, else accumulated; darts2nd: the direct gradient of ``L(w')``, without the
-  unrolling term).
+  unrolling term). A strategy whose objective holds a term for A alone (ours: DeCov) sets
+  ``ctx.extra_arch_step_objective`` to the part those tensors are differentiated by instead, from the
+  same forward pass (one more backward, no second forward).
 * Everything is on ``ctx.device``; nothing in the step loop calls ``.item()`` (no host syncs): losses
   are accumulated as tensors and checked for NaN once per epoch by the loop.
 * Randomness: modules may use the global torch RNG (the loop saves and restores it); a strategy's
@@ -315,6 +317,7 @@ class SearchContext:
     train_batch: Batch | None = None  # the weight step's batch of this step (used by the unrolling)
     arch_epochs_total: int = 0  # epochs of the whole search in which A is updated
     extra_arch_step_params: list[Tensor] = field(default_factory=list)
+    extra_arch_step_objective: Tensor | None = None  # what extra_arch_step_params follow; None: all of it
     _val_cache: tuple[Tensor, Tensor] | None = None  # (losses, predictions) of the current model
 
     def data_dir(self) -> Path:
@@ -538,9 +541,10 @@ class SearchAlgorithm(nn.Module, abc.ABC):
         if reg is not None:
             total = total + reg
         extra = list(ctx.extra_arch_step_params)
-        grads = torch.autograd.grad(total, arch + extra, allow_unused=True)
+        g_extra = extra_gradients(ctx.extra_arch_step_objective, extra)
+        grads = torch.autograd.grad(total, arch + (extra if g_extra is None else []), allow_unused=True)
         self.apply_arch_grads(arch, grads[: len(arch)], ctx)
-        assign_grads(extra, grads[len(arch) :])
+        assign_grads(extra, grads[len(arch) :] if g_extra is None else g_extra)
         return ArchStepResult(loss=loss.detach())
 
     def apply_arch_grads(
@@ -565,6 +569,15 @@ class SearchAlgorithm(nn.Module, abc.ABC):
         """Restore ``search_state_dict()``; an algorithm whose structure changes during the search
         rebuilds that structure first, then loads the tensors."""
         self.load_state_dict(state["module"])
+
+
+def extra_gradients(objective: Tensor | None, extra: Sequence[Tensor]) -> list[Tensor | None] | None:
+    """Gradients of ``objective`` (``ctx.extra_arch_step_objective``) for ``extra``, keeping the graph
+    for the architecture's own backward; None when there is no separate objective (``extra`` then
+    follows the whole one)."""
+    if objective is None or not extra:
+        return None
+    return list(torch.autograd.grad(objective, list(extra), retain_graph=True, allow_unused=True))
 
 
 def assign_grads(params: Sequence[Tensor], grads: Sequence[Tensor | None]) -> None:

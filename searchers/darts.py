@@ -26,7 +26,7 @@ statistics, as they do here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -44,6 +44,7 @@ from searchers.base import (
     SearchConfig,
     SearchContext,
     assign_grads,
+    extra_gradients,
 )
 from wcbench.errors import ConfigError
 from wcbench.registry import ALGORITHMS
@@ -151,13 +152,15 @@ def darts2nd_hypergradient(
     mode: str = "fd",
     r: float = 0.01,
     extra: Sequence[Tensor] = (),
+    extra_objective: Callable[[], Tensor | None] = lambda: None,
 ) -> tuple[list[Tensor], list[Tensor | None], Tensor]:
     """(grad_A, grads of ``extra``, objective value) of ``objective(model at w')`` (DARTS Eq. 7).
 
     The architecture regulariser (if any) is added to the objective; it depends on A only, and is
     read after the objective's forward pass, since a regulariser may depend on which ops that pass
     ran (PR-DARTS), as in the first-order ``arch_step``.
-    ``extra`` tensors get the direct gradient of the objective at w' (no unrolling term).
+    ``extra`` tensors get the direct gradient of the objective at w' (no unrolling term), or of
+    ``extra_objective()`` (read after the objective's forward pass) when it returns a tensor.
     """
     arch = algorithm.arch_parameters()
     n_arch = len(arch)
@@ -166,9 +169,11 @@ def darts2nd_hypergradient(
         loss = objective(model_at(algorithm, w_prime, throwaway_buffers=True))
         reg = algorithm.arch_regularizer()
         total = loss if reg is None else loss + reg
-        grads = torch.autograd.grad(total, list(arch) + list(extra), allow_unused=True)
+        g_extra = extra_gradients(extra_objective(), extra)
+        own = list(extra) if g_extra is None else []
+        grads = torch.autograd.grad(total, list(arch) + own, allow_unused=True)
         g_arch = [torch.zeros_like(a) if g is None else g for a, g in zip(arch, grads[:n_arch])]
-        return g_arch, list(grads[n_arch:]), loss.detach()
+        return g_arch, list(grads[n_arch:]) if g_extra is None else g_extra, loss.detach()
     if mode != "fd":
         raise ConfigError(f"unknown hypergrad mode {mode!r}; choose fd or exact")
     w_prime = {
@@ -179,12 +184,14 @@ def darts2nd_hypergradient(
     reg = algorithm.arch_regularizer()
     total = loss if reg is None else loss + reg
     wp = list(w_prime.values())
-    grads = torch.autograd.grad(total, list(arch) + wp + list(extra), allow_unused=True)
+    g_extra = extra_gradients(extra_objective(), extra)
+    own = list(extra) if g_extra is None else []
+    grads = torch.autograd.grad(total, list(arch) + wp + own, allow_unused=True)
     d_arch = grads[:n_arch]
     v = [torch.zeros_like(w) if g is None else g for w, g in zip(wp, grads[n_arch : n_arch + len(wp)])]
     hvp = hessian_vector_product(algorithm, train_batch, v, r)
     g_arch = [(torch.zeros_like(a) if d is None else d) - eta * h for a, d, h in zip(arch, d_arch, hvp)]
-    return g_arch, list(grads[n_arch + len(wp) :]), loss.detach()
+    return g_arch, list(grads[n_arch + len(wp) :]) if g_extra is None else g_extra, loss.detach()
 
 
 @ALGORITHMS.register("darts2nd")
@@ -211,6 +218,7 @@ class Darts2nd(DartsSupernetAlgorithm):
             mode=self.config.hypergrad,
             r=self.config.fd_r,
             extra=ctx.extra_arch_step_params,
+            extra_objective=lambda: ctx.extra_arch_step_objective,
         )
         self.apply_arch_grads(self.arch_parameters(), g_arch, ctx)
         assign_grads(ctx.extra_arch_step_params, g_extra)

@@ -34,8 +34,9 @@ Cost reduction (Sec. 3.3; ``cost_reduction=true`` = CR, default; ``false`` = NCR
 G and B every ``hyper_every`` = 8 iterations (G's SGD step too; D, V and W every iteration); DeCov on
 the learner's penultimate features of the generated batch (weight ``decov_weight``) added to the
 stage-IV objective as ``decov_weight * DeCov(h) / d``: A minimises it, and the tester's J (Eq. 11)
-does not contain it -- its features come from a pass on the generated images detached from the tester
-(``decov_drives_tester=true`` lets its gradient reach the tester as well); V's feature layers
+does not contain it -- the tester's tensors are differentiated by the objective without it, from the
+same forward pass (``ctx.extra_arch_step_objective``; ``decov_drives_tester=true`` lets its gradient
+reach the tester as well); V's feature layers
 tied to the discriminator's (:class:`~searchers.testers.auxiliary.TiedAuxiliary`; GAN tester only --
 the augmentation tester has no discriminator); the epoch count is the algorithm's preset (Appendix E:
 50 for ours-darts/pcdarts/prdarts, 25 per stage for ours-pdarts). NCR: every iteration, no DeCov, a
@@ -438,7 +439,7 @@ class Ours(ValidationStrategy):
         step = self._step(ctx)
         x_val, y_val = ctx.val.batch(self.val_stream.next()[0], generator=ctx.generator)
         batch = self.tester.validation_batch(step)
-        ctx.extra_arch_step_params = batch.params
+        ctx.extra_arch_step_params, ctx.extra_arch_step_objective = batch.params, None
         pending: dict[str, Any] = {"due": step.due, "batch": batch}
         self._pending = pending
         gamma, mu = self.config.gamma, self.decov_weight
@@ -466,13 +467,7 @@ class Ours(ValidationStrategy):
             if w_prime is not None:
                 model_fn = model_at(algorithm, w_prime)
             x_gen, y_gen, s = batch.make()
-            # DeCov (Sec. 3.3) regularises the learner: it is in A's objective, not in the tester's J
-            # (Eq. 11). Its features then come from a second pass on the generated images detached
-            # from the tester, so the gradient that drives B / P carries no DeCov term.
-            shared = mu > 0 and self.config.decov_drives_tester
-            logits, h = features(model_fn, x_gen) if shared else (model_fn(self._normalize(x_gen)), None)
-            if mu > 0 and not shared:
-                h = features(model_fn, x_gen.detach())[1]
+            logits, h = features(model_fn, x_gen) if mu > 0 else (model_fn(self._normalize(x_gen)), None)
             losses = F.cross_entropy(logits.float(), y_gen, reduction="none")
             adv = losses.mean() if s is None else (s * losses).sum() / s.sum().clamp_min(1e-12)
             val = F.cross_entropy(model_fn(x_val).float(), y_val)
@@ -480,6 +475,11 @@ class Ours(ValidationStrategy):
             reg = None
             if h is not None and mu > 0:
                 reg = decov(h.float(), per_dim=True)
+                if not self.config.decov_drives_tester:
+                    # DeCov (Sec. 3.3) regularises the learner: it is in A's objective, not in the
+                    # tester's J (Eq. 11). The tester's tensors follow the objective without it, from
+                    # this same pass (a second pass on detached images held a third supernet graph).
+                    ctx.extra_arch_step_objective = total
                 total = total + mu * reg
             pending["adv"], pending["val"] = adv.detach(), val.detach()
             pending["decov"] = None if reg is None else reg.detach()
@@ -490,7 +490,7 @@ class Ours(ValidationStrategy):
     def after_arch_step(self, ctx: SearchContext, result: ArchStepResult) -> None:
         """Step 2 (due iterations): the tester's hypergradient and ascent step (Eq. 11, 15-16)."""
         p, self._pending = self._pending, None
-        ctx.extra_arch_step_params = []
+        ctx.extra_arch_step_params, ctx.extra_arch_step_objective = [], None
         if p is None:
             return
         self._arch_steps += 1
