@@ -189,3 +189,20 @@ def test_a_failing_stage_keeps_the_phases_timed_before_it(
     assert report["error"].startswith("ConfigError")
     # every stage's settings are checked before the first stage runs, so nothing was timed yet
     assert {r["phase"] for r in report["rows"]} == set()
+
+
+def test_a_phase_starts_with_the_freed_heap_handed_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CPU stage's freed tensors stay in glibc's heap (a paper-size rehearsal's search peak stayed
+    resident through its retrain, and the cost scorer after it was killed for memory): each timed
+    phase starts by handing it back (``malloc_trim``; CUDA: the allocator's cache)."""
+    import wcbench.devices as devices
+
+    calls: list[str] = []
+    monkeypatch.setattr(devices, "release_memory", lambda device=None: calls.append(str(device)))
+    with phase("quiet", "search", "cpu"):
+        pass
+    assert calls == []  # nobody listening: nothing timed, nothing done
+    with listening(), phase("next", "retrain", "cpu"):
+        assert calls == ["cpu"]
+    monkeypatch.undo()
+    devices.release_memory(torch.device("cpu"))  # glibc's malloc_trim, or nothing where there is none

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import resource
 import sys
 
@@ -33,9 +35,25 @@ def peak_memory_mb(device: torch.device) -> tuple[float, str]:
     return rss / scale, "process_peak_rss"
 
 
+def release_memory(device: torch.device | None = None) -> None:
+    """Hand freed memory back to the system between stages: the CUDA allocator's cached blocks, and
+    on glibc the heap that ``malloc`` keeps after a stage frees its tensors (``malloc_trim(0)``). A
+    CPU run's search otherwise leaves its peak resident for the retrain and the scorers after it."""
+    gc.collect()
+    if device is not None and device.type == "cuda":
+        torch.cuda.empty_cache()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (musl): nothing to trim
+            pass
+
+
 def reset_phase_peak_memory(device: torch.device) -> None:
     """Start a new peak-memory window (:func:`phase_peak_memory_mb`): the CUDA allocator's peak, or on
-    Linux the process's ``VmHWM`` (written ``5`` to ``/proc/self/clear_refs``, Linux >= 4.0)."""
+    Linux the process's ``VmHWM`` (written ``5`` to ``/proc/self/clear_refs``, Linux >= 4.0), after
+    :func:`release_memory` (so a phase's peak does not start at the previous phase's retained heap)."""
+    release_memory(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         return

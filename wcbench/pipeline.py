@@ -345,6 +345,7 @@ def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> di
     import shutil
 
     from evaluators.common import ScoreContext
+    from wcbench.devices import release_memory, resolve_device
     from wcbench.errors import Interrupted
     from wcbench.stages import retrain_stage, score_stage, search_stage, tester_stage, tester_wanted
 
@@ -381,6 +382,7 @@ def run_seed(plan: RunPlan, seed: int, log: Callable[[str], None] = print) -> di
             raise ConfigError(message)
 
         def start(key: str) -> None:
+            release_memory(resolve_device(plan.device))  # the last stage's freed heap goes back first
             rd.stage_start(key, settings=resolved[key], overrides=_stage_overrides(plan, key))
 
         def finish(key: str, **extra: Any) -> None:
