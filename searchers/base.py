@@ -541,7 +541,7 @@ class SearchAlgorithm(nn.Module, abc.ABC):
         if reg is not None:
             total = total + reg
         extra = list(ctx.extra_arch_step_params)
-        g_extra = extra_gradients(ctx.extra_arch_step_objective, extra)
+        g_extra = extra_gradients(getattr(ctx, "extra_arch_step_objective", None), extra)
         grads = torch.autograd.grad(total, arch + (extra if g_extra is None else []), allow_unused=True)
         self.apply_arch_grads(arch, grads[: len(arch)], ctx)
         assign_grads(extra, grads[len(arch) :] if g_extra is None else g_extra)

@@ -218,7 +218,7 @@ class Darts2nd(DartsSupernetAlgorithm):
             mode=self.config.hypergrad,
             r=self.config.fd_r,
             extra=ctx.extra_arch_step_params,
-            extra_objective=lambda: ctx.extra_arch_step_objective,
+            extra_objective=lambda: getattr(ctx, "extra_arch_step_objective", None),
         )
         self.apply_arch_grads(self.arch_parameters(), g_arch, ctx)
         assign_grads(ctx.extra_arch_step_params, g_extra)
