@@ -541,10 +541,11 @@ class SearchAlgorithm(nn.Module, abc.ABC):
         if reg is not None:
             total = total + reg
         extra = list(ctx.extra_arch_step_params)
-        g_extra = extra_gradients(getattr(ctx, "extra_arch_step_objective", None), extra)
-        grads = torch.autograd.grad(total, arch + (extra if g_extra is None else []), allow_unused=True)
-        self.apply_arch_grads(arch, grads[: len(arch)], ctx)
-        assign_grads(extra, grads[len(arch) :] if g_extra is None else g_extra)
+        g_arch, g_extra = objective_gradients(
+            total, arch, extra, getattr(ctx, "extra_arch_step_objective", None)
+        )
+        self.apply_arch_grads(arch, g_arch, ctx)
+        assign_grads(extra, g_extra)
         return ArchStepResult(loss=loss.detach())
 
     def apply_arch_grads(
@@ -571,13 +572,18 @@ class SearchAlgorithm(nn.Module, abc.ABC):
         self.load_state_dict(state["module"])
 
 
-def extra_gradients(objective: Tensor | None, extra: Sequence[Tensor]) -> list[Tensor | None] | None:
-    """Gradients of ``objective`` (``ctx.extra_arch_step_objective``) for ``extra``, keeping the graph
-    for the architecture's own backward; None when there is no separate objective (``extra`` then
-    follows the whole one)."""
-    if objective is None or not extra:
-        return None
-    return list(torch.autograd.grad(objective, list(extra), retain_graph=True, allow_unused=True))
+def objective_gradients(
+    total: Tensor, targets: Sequence[Tensor], extra: Sequence[Tensor], extra_objective: Tensor | None
+) -> tuple[list[Tensor | None], list[Tensor | None]]:
+    """(gradients of ``total`` for ``targets``, gradients for ``extra``): ``extra`` follow
+    ``extra_objective`` (``ctx.extra_arch_step_objective``, same graph, kept for the second backward)
+    when there is one, else ``total`` (one backward for both)."""
+    n = len(targets)
+    if extra_objective is None or not extra:
+        grads = torch.autograd.grad(total, list(targets) + list(extra), allow_unused=True)
+        return list(grads[:n]), list(grads[n:])
+    g_extra = torch.autograd.grad(extra_objective, list(extra), retain_graph=True, allow_unused=True)
+    return list(torch.autograd.grad(total, list(targets), allow_unused=True)), list(g_extra)
 
 
 def assign_grads(params: Sequence[Tensor], grads: Sequence[Tensor | None]) -> None:

@@ -44,7 +44,7 @@ from searchers.base import (
     SearchConfig,
     SearchContext,
     assign_grads,
-    extra_gradients,
+    objective_gradients,
 )
 from wcbench.errors import ConfigError
 from wcbench.registry import ALGORITHMS
@@ -169,11 +169,9 @@ def darts2nd_hypergradient(
         loss = objective(model_at(algorithm, w_prime, throwaway_buffers=True))
         reg = algorithm.arch_regularizer()
         total = loss if reg is None else loss + reg
-        g_extra = extra_gradients(extra_objective(), extra)
-        own = list(extra) if g_extra is None else []
-        grads = torch.autograd.grad(total, list(arch) + own, allow_unused=True)
-        g_arch = [torch.zeros_like(a) if g is None else g for a, g in zip(arch, grads[:n_arch])]
-        return g_arch, list(grads[n_arch:]) if g_extra is None else g_extra, loss.detach()
+        grads, g_extra = objective_gradients(total, arch, extra, extra_objective())
+        g_arch = [torch.zeros_like(a) if g is None else g for a, g in zip(arch, grads)]
+        return g_arch, g_extra, loss.detach()
     if mode != "fd":
         raise ConfigError(f"unknown hypergrad mode {mode!r}; choose fd or exact")
     w_prime = {
@@ -184,14 +182,12 @@ def darts2nd_hypergradient(
     reg = algorithm.arch_regularizer()
     total = loss if reg is None else loss + reg
     wp = list(w_prime.values())
-    g_extra = extra_gradients(extra_objective(), extra)
-    own = list(extra) if g_extra is None else []
-    grads = torch.autograd.grad(total, list(arch) + wp + own, allow_unused=True)
+    grads, g_extra = objective_gradients(total, list(arch) + wp, extra, extra_objective())
     d_arch = grads[:n_arch]
-    v = [torch.zeros_like(w) if g is None else g for w, g in zip(wp, grads[n_arch : n_arch + len(wp)])]
+    v = [torch.zeros_like(w) if g is None else g for w, g in zip(wp, grads[n_arch:])]
     hvp = hessian_vector_product(algorithm, train_batch, v, r)
     g_arch = [(torch.zeros_like(a) if d is None else d) - eta * h for a, d, h in zip(arch, d_arch, hvp)]
-    return g_arch, list(grads[n_arch + len(wp) :]) if g_extra is None else g_extra, loss.detach()
+    return g_arch, g_extra, loss.detach()
 
 
 @ALGORITHMS.register("darts2nd")

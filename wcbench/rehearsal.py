@@ -155,13 +155,6 @@ def _full_counts(plan: Any) -> dict[str, Any]:
     }
 
 
-def _hyper_every(strategy_config: Any) -> int:
-    """Steps between architecture steps in the full run (ours CR: ``hyper_every``; else every step)."""
-    if getattr(strategy_config, "cost_reduction", False):
-        return int(getattr(strategy_config, "hyper_every", 1))
-    return 1
-
-
 def _split_size(plan: Any, split: str) -> int | None:
     from wcbench.data import get_dataset
     from wcbench.errors import DatasetError
@@ -216,7 +209,7 @@ def project(records: list[PhaseRecord], plan: Any, valid_split: str | None = Non
                 n_full = float(getattr(strat, rec.info["setting"]))
                 note = f"{rec.info['setting']} = {n_full:g}"
             elif rec.kind == "search":
-                every = _hyper_every(strat)
+                every = int(getattr(strat, "arch_step_period", 1))  # the preset's, not N
                 n_full, note = {
                     "weight step": (epochs * steps, f"{epochs} epochs x {steps} steps"),
                     "arch step": (

@@ -194,6 +194,11 @@ class _OursBase(StrategyConfig):
     grid: int = Field(10, ge=0, description="Fig. 2 grid side (grid x grid images); 0 = no PNG")
     probe_iters: int = Field(0, ge=0, description="fresh probe trained on generated data; 0 = off")
 
+    @property
+    def arch_step_period(self) -> int:
+        """Iterations between architecture (hypergradient) steps: ``hyper_every`` under CR, else 1."""
+        return self.hyper_every if self.cost_reduction else 1
+
 
 OursConfig = create_model(
     "OursConfig",
@@ -312,7 +317,7 @@ class Ours(ValidationStrategy):
         if lam is None:
             lam = cfg.paper_lambda.get(algo, cfg.paper_lambda.get("*", 1.0))
         self._lam = 0.0 if self.kind == "selection" else float(lam)
-        self.every = cfg.hyper_every if cfg.cost_reduction else 1
+        self.every = cfg.arch_step_period
         self.decov_weight = cfg.decov_weight if cfg.cost_reduction else 0.0
         self.mode = cfg.hypergrad
 
