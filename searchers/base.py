@@ -29,6 +29,10 @@ Contracts
   unrolling term). A strategy whose objective holds a term for A alone (ours: DeCov) sets
   ``ctx.extra_arch_step_objective`` to the part those tensors are differentiated by instead, from the
   same forward pass (one more backward, no second forward).
+* An objective that sums terms on separate batches (ours: the tester's batch + gamma * a D_val batch)
+  returns them as :class:`ObjectiveTerms`: the step builds and backpropagates one term at a time
+  (the same gradient, one term's graph in memory). ``ctx.extra_arch_step_objective`` is then read
+  per term, as set while that term was built.
 * Everything is on ``ctx.device``; nothing in the step loop calls ``.item()`` (no host syncs): losses
   are accumulated as tensors and checked for NaN once per epoch by the loop.
 * Randomness: modules may use the global torch RNG (the loop saves and restores it); a strategy's
@@ -61,7 +65,26 @@ ModelFn = Callable[[Tensor], Tensor]
 """x (N, 3, H, W), normalised -> logits (N, num_classes): the supernet at some weights."""
 
 Objective = Callable[[ModelFn], Tensor]
-"""model_fn -> the scalar loss the architecture step minimises (built by the strategy)."""
+"""model_fn -> the scalar loss the architecture step minimises (built by the strategy); may be an
+:class:`ObjectiveTerms`, whose terms the step backpropagates one at a time."""
+
+
+class ObjectiveTerms:
+    """An objective that is a sum of terms on separate batches (paper Eq. 4: the loss on the tester's
+    data plus gamma times the D_val loss). Called, it returns the sum; the architecture step instead
+    builds and backpropagates one term at a time (:func:`objective_term_gradients`): the same
+    gradient, with one term's activations held instead of all of them (two supernet graphs at the
+    search batch put ours-pdarts's stage-2 step past 24 GB)."""
+
+    def __init__(self, *terms: Objective) -> None:
+        self.terms = terms
+
+    def __call__(self, model_fn: ModelFn) -> Tensor:
+        total = self.terms[0](model_fn)
+        for term in self.terms[1:]:
+            total = total + term(model_fn)
+        return total
+
 
 Batch = tuple[Tensor, Tensor]
 """(x, y): a normalised image batch and its int64 labels, on the device."""
@@ -531,22 +554,16 @@ class SearchAlgorithm(nn.Module, abc.ABC):
 
         Default: ``L = objective(self) + arch_regularizer()``; the gradients of L with respect to
         the architecture parameters (and ``ctx.extra_arch_step_params``) are computed with
-        ``torch.autograd.grad`` (weight gradients are never formed) and ``ctx.arch_optimizer`` steps.
+        ``torch.autograd.grad`` (weight gradients are never formed), one term of an
+        :class:`ObjectiveTerms` at a time, and ``ctx.arch_optimizer`` steps.
         Override for other hypergradients (darts2nd: unrolled, Eq. 7-8).
         """
         arch = self.arch_parameters()
-        loss = objective(self)
-        total = loss
-        reg = self.arch_regularizer()
-        if reg is not None:
-            total = total + reg
         extra = list(ctx.extra_arch_step_params)
-        g_arch, g_extra = objective_gradients(
-            total, arch, extra, getattr(ctx, "extra_arch_step_objective", None)
-        )
+        loss, g_arch, g_extra = objective_term_gradients(self, objective, self, arch, extra, ctx)
         self.apply_arch_grads(arch, g_arch, ctx)
         assign_grads(extra, g_extra)
-        return ArchStepResult(loss=loss.detach())
+        return ArchStepResult(loss=loss)
 
     def apply_arch_grads(
         self, arch: Sequence[nn.Parameter], grads: Sequence[Tensor | None], ctx: SearchContext
@@ -584,6 +601,43 @@ def objective_gradients(
         return list(grads[:n]), list(grads[n:])
     g_extra = torch.autograd.grad(extra_objective, list(extra), retain_graph=True, allow_unused=True)
     return list(torch.autograd.grad(total, list(targets), allow_unused=True)), list(g_extra)
+
+
+def objective_term_gradients(
+    algorithm: SearchAlgorithm,
+    objective: Objective,
+    model_fn: ModelFn,
+    targets: Sequence[Tensor],
+    extra: Sequence[Tensor],
+    ctx: Any,
+) -> tuple[Tensor, list[Tensor | None], list[Tensor | None]]:
+    """(objective value, detached; gradients for ``targets``; for ``extra``) of ``objective(model_fn)``
+    plus ``algorithm.arch_regularizer()``, summed over the objective's terms (:class:`ObjectiveTerms`),
+    each built and backpropagated before the next is built. The regulariser is read after the last
+    term's forward pass (PR-DARTS's depends on the ops it ran); ``ctx.extra_arch_step_objective`` is
+    read per term, as set while that term was built (None: ``extra`` follow the term itself)."""
+    terms = objective.terms if isinstance(objective, ObjectiveTerms) else (objective,)
+    value: Tensor | None = None
+    g_targets: list[Tensor | None] = [None] * len(targets)
+    g_extra: list[Tensor | None] = [None] * len(extra)
+    for i, term in enumerate(terms):
+        ctx.extra_arch_step_objective = None
+        loss = term(model_fn)
+        total = loss
+        if i == len(terms) - 1:
+            reg = algorithm.arch_regularizer()
+            total = total if reg is None else total + reg
+        gt, ge = objective_gradients(total, targets, extra, getattr(ctx, "extra_arch_step_objective", None))
+        g_targets = [_add_grad(a, b) for a, b in zip(g_targets, gt)]
+        g_extra = [_add_grad(a, b) for a, b in zip(g_extra, ge)]
+        value = loss.detach() if value is None else value + loss.detach()
+    ctx.extra_arch_step_objective = None
+    assert value is not None
+    return value, g_targets, g_extra
+
+
+def _add_grad(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+    return b if a is None else a if b is None else a + b
 
 
 def assign_grads(params: Sequence[Tensor], grads: Sequence[Tensor | None]) -> None:

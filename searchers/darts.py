@@ -26,8 +26,9 @@ statistics, as they do here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Literal
+from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
@@ -45,6 +46,7 @@ from searchers.base import (
     SearchContext,
     assign_grads,
     objective_gradients,
+    objective_term_gradients,
 )
 from wcbench.errors import ConfigError
 from wcbench.registry import ALGORITHMS
@@ -152,7 +154,7 @@ def darts2nd_hypergradient(
     mode: str = "fd",
     r: float = 0.01,
     extra: Sequence[Tensor] = (),
-    extra_objective: Callable[[], Tensor | None] = lambda: None,
+    ctx: Any = None,
 ) -> tuple[list[Tensor], list[Tensor | None], Tensor]:
     """(grad_A, grads of ``extra``, objective value) of ``objective(model at w')`` (DARTS Eq. 7).
 
@@ -160,16 +162,22 @@ def darts2nd_hypergradient(
     read after the objective's forward pass, since a regulariser may depend on which ops that pass
     ran (PR-DARTS), as in the first-order ``arch_step``.
     ``extra`` tensors get the direct gradient of the objective at w' (no unrolling term), or of
-    ``extra_objective()`` (read after the objective's forward pass) when it returns a tensor.
+    ``ctx.extra_arch_step_objective`` (set while the objective is built) when there is one.
+    fd backpropagates an :class:`ObjectiveTerms` one term at a time; exact builds all its terms on the
+    one graph of w'(A) and backpropagates their sum.
     """
+    ctx = SimpleNamespace() if ctx is None else ctx
     arch = algorithm.arch_parameters()
     n_arch = len(arch)
     if mode == "exact":
         w_prime = unrolled_weights(algorithm, train_batch, eta, weight_optimizer, create_graph=True)
+        ctx.extra_arch_step_objective = None
         loss = objective(model_at(algorithm, w_prime, throwaway_buffers=True))
         reg = algorithm.arch_regularizer()
         total = loss if reg is None else loss + reg
-        grads, g_extra = objective_gradients(total, arch, extra, extra_objective())
+        extra_objective = getattr(ctx, "extra_arch_step_objective", None)
+        grads, g_extra = objective_gradients(total, arch, extra, extra_objective)
+        ctx.extra_arch_step_objective = None
         g_arch = [torch.zeros_like(a) if g is None else g for a, g in zip(arch, grads)]
         return g_arch, g_extra, loss.detach()
     if mode != "fd":
@@ -178,11 +186,11 @@ def darts2nd_hypergradient(
         n: t.requires_grad_(True)
         for n, t in unrolled_weights(algorithm, train_batch, eta, weight_optimizer).items()
     }
-    loss = objective(model_at(algorithm, w_prime, throwaway_buffers=True))
-    reg = algorithm.arch_regularizer()
-    total = loss if reg is None else loss + reg
     wp = list(w_prime.values())
-    grads, g_extra = objective_gradients(total, list(arch) + wp, extra, extra_objective())
+    model_fn = model_at(algorithm, w_prime, throwaway_buffers=True)
+    loss, grads, g_extra = objective_term_gradients(
+        algorithm, objective, model_fn, list(arch) + wp, extra, ctx
+    )
     d_arch = grads[:n_arch]
     v = [torch.zeros_like(w) if g is None else g for w, g in zip(wp, grads[n_arch:])]
     hvp = hessian_vector_product(algorithm, train_batch, v, r)
@@ -214,7 +222,7 @@ class Darts2nd(DartsSupernetAlgorithm):
             mode=self.config.hypergrad,
             r=self.config.fd_r,
             extra=ctx.extra_arch_step_params,
-            extra_objective=lambda: getattr(ctx, "extra_arch_step_objective", None),
+            ctx=ctx,
         )
         self.apply_arch_grads(self.arch_parameters(), g_arch, ctx)
         assign_grads(ctx.extra_arch_step_params, g_extra)

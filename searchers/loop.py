@@ -395,6 +395,21 @@ def _damaged(ckpt_path: Path) -> Iterator[None]:
         ) from exc
 
 
+@contextmanager
+def _left_empty_removed(out: Path) -> Iterator[None]:
+    """Create ``out``; if this call created it and the setup inside fails before anything is written
+    there (a missing dataset or tester cache), remove it again, so a failed search leaves no empty
+    directory behind."""
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
 def run_search(
     searcher_name: str,
     dataset: str | None = None,
@@ -421,24 +436,24 @@ def run_search(
     spec = resolve_search(searcher_name, dataset, preset, seed, space, overrides)
     log_backends(log)  # an unknown or missing logger fails before any work
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     config_path, ckpt_path = out / "config.json", out / "checkpoint.pt"
     history_path, genotype_path = out / "history.jsonl", out / "genotype.json"
     current = spec.to_dict()
-    if ckpt_path.exists():  # something to resume: only into the same config
-        if not config_path.exists():
-            raise CheckpointError(f"{ckpt_path} exists without its config.json; use a new --out")
-        check_same_config(read_json(config_path), current, out)
-    dev = resolve_device(device)
-    if ckpt_path.exists():
-        atomic_write_json(config_path, {**current, "device": str(dev)})
-    # else config.json comes with the first epoch's record: a search that fails before it leaves no
-    # config.json alone in --out to look like a run (issue #13)
+    with _left_empty_removed(out):
+        if ckpt_path.exists():  # something to resume: only into the same config
+            if not config_path.exists():
+                raise CheckpointError(f"{ckpt_path} exists without its config.json; use a new --out")
+            check_same_config(read_json(config_path), current, out)
+        dev = resolve_device(device)
+        if ckpt_path.exists():
+            atomic_write_json(config_path, {**current, "device": str(dev)})
+        # else config.json comes with the first epoch's record: a search that fails before it leaves
+        # no config.json alone in --out to look like a run (issue #13)
 
-    ctx = search_context(spec, dev, data_root=data_root, download=download, out_dir=out)
-    algorithm, cfg, train, val, total = ctx.algorithm, ctx.config, ctx.train, ctx.val, ctx.total_epochs
-    strategy: ValidationStrategy = STRATEGIES.get(spec.strategy)(spec.strategy_config)
-    strategy.setup(ctx)
+        ctx = search_context(spec, dev, data_root=data_root, download=download, out_dir=out)
+        algorithm, cfg, train, val, total = ctx.algorithm, ctx.config, ctx.train, ctx.val, ctx.total_epochs
+        strategy: ValidationStrategy = STRATEGIES.get(spec.strategy)(spec.strategy_config)
+        strategy.setup(ctx)
 
     start_epoch, global_step, elapsed = 0, 0, 0.0
     state: dict[str, Any] | None = None
@@ -512,7 +527,6 @@ def run_search(
                     "search",
                     dev,
                     stage=stage,
-                    hyper_every=int(getattr(strategy, "every", 1)),
                 )
             )
             for i, (_, (x, y)) in enumerate(train.epoch_batches(cfg.batch_size, spec.seed, epoch)):

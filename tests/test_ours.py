@@ -256,6 +256,7 @@ def test_tester_cache_and_scratch(tmp_path: Path, instances: list[Ours]) -> None
     assert hist[-1]["strategy"]["tester_init"].startswith("scratch")
     with pytest.raises(ConfigError, match="no pretrained gan tester at .*wcbench tester pretrain"):
         search(tmp_path, "ours-darts1st", name="d", **{"strategy.tester_init": "cache", "strategy.dim_z": 12})
+    assert not (tmp_path / "d").exists()  # the failed search leaves no empty --out behind
 
 
 def test_resume_gives_the_same_tester(tmp_path: Path) -> None:

@@ -91,6 +91,7 @@ from searchers.base import (
     IndexStream,
     ModelFn,
     Objective,
+    ObjectiveTerms,
     SearchContext,
     StrategyConfig,
     ValidationStrategy,
@@ -468,29 +469,37 @@ class Ours(ValidationStrategy):
                     handle.remove()
             return logits, (feats[0] if feats else None)
 
-        def objective(model_fn: ModelFn) -> Tensor:
-            if w_prime is not None:
-                model_fn = model_at(algorithm, w_prime)
+        def model_of(model_fn: ModelFn) -> ModelFn:
+            return model_fn if w_prime is None else model_at(algorithm, w_prime)
+
+        def tester_term(model_fn: ModelFn) -> Tensor:
+            """The loss on the tester's generated batch (+ DeCov on its features, Sec. 3.3)."""
             x_gen, y_gen, s = batch.make()
+            model_fn = model_of(model_fn)
             logits, h = features(model_fn, x_gen) if mu > 0 else (model_fn(self._normalize(x_gen)), None)
             losses = F.cross_entropy(logits.float(), y_gen, reduction="none")
             adv = losses.mean() if s is None else (s * losses).sum() / s.sum().clamp_min(1e-12)
-            val = F.cross_entropy(model_fn(x_val).float(), y_val)
-            total = adv + gamma * val
-            reg = None
+            total, reg = adv, None
             if h is not None and mu > 0:
                 reg = decov(h.float(), per_dim=True)
                 if not self.config.decov_drives_tester:
                     # DeCov (Sec. 3.3) regularises the learner: it is in A's objective, not in the
                     # tester's J (Eq. 11). The tester's tensors follow the objective without it, from
                     # this same pass (a second pass on detached images held a third supernet graph).
-                    ctx.extra_arch_step_objective = total
-                total = total + mu * reg
-            pending["adv"], pending["val"] = adv.detach(), val.detach()
-            pending["decov"] = None if reg is None else reg.detach()
+                    ctx.extra_arch_step_objective = adv
+                total = adv + mu * reg
+            pending["adv"], pending["decov"] = adv.detach(), None if reg is None else reg.detach()
             return total
 
-        return objective
+        def val_term(model_fn: ModelFn) -> Tensor:
+            """gamma times the loss on a D_val batch (Eq. 4); the tester's tensors are not in it."""
+            val = F.cross_entropy(model_of(model_fn)(x_val).float(), y_val)
+            pending["val"] = val.detach()
+            return gamma * val
+
+        # Two terms on two batches: the architecture step backpropagates each before building the
+        # next (the same gradient; one supernet graph held at a time instead of two).
+        return ObjectiveTerms(tester_term, val_term)
 
     def after_arch_step(self, ctx: SearchContext, result: ArchStepResult) -> None:
         """Step 2 (due iterations): the tester's hypergradient and ascent step (Eq. 11, 15-16)."""
