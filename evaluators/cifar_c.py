@@ -28,9 +28,9 @@ from evaluators.robust_common import eval_model, predict_nhwc
 from wcbench.corruptions import CORRUPTIONS, EXTRA_CORRUPTIONS, MANIFEST_FILE, SEVERITIES, open_c_layout
 from wcbench.data import resolve_data_root
 from wcbench.errors import ConfigError, DatasetError
+from wcbench.files import read_json
 from wcbench.metrics import MetricSpec
 from wcbench.registry import SCORERS
-from wcbench.runs import read_json
 
 OFFICIAL_FOLDERS = {"cifar10": "CIFAR-10-C", "cifar100": "CIFAR-100-C"}
 

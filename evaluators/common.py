@@ -33,13 +33,14 @@ from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 import wcbench
+from wcbench.checkpoints import load_checkpoint
 from wcbench.config import resolve_config
 from wcbench.data import Normalize
 from wcbench.devices import resolve_device
 from wcbench.errors import CheckpointError, ConfigError
+from wcbench.files import atomic_write_json, read_json
 from wcbench.genotype import Genotype
 from wcbench.phases import phase
-from wcbench.runs import atomic_write_json, load_checkpoint, read_json
 
 if TYPE_CHECKING:
     from wcbench.models import ExternalModel

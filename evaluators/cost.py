@@ -34,7 +34,7 @@ from wcbench.metrics import MetricSpec
 from wcbench.networks import count_macs, count_params
 from wcbench.published import MACS_COUNTER
 from wcbench.registry import SCORERS
-from wcbench.runs import search_hours
+from wcbench.results import search_hours
 
 
 class CostParams(BaseModel):
@@ -200,8 +200,9 @@ def train_memory_mb(ctx: ScoreContext, batch: int) -> tuple[float | None, str]:
 
 
 def search_cost(ctx: ScoreContext) -> dict[str, tuple[float, str]]:
-    """``{metric: (hours, unit)}`` of the search run the model comes from (:func:`wcbench.runs.search_hours`:
-    ``search_gpu_hours`` in GPU-h, ``search_cpu_hours`` in CPU-h, by the device that ran); empty otherwise."""
+    """``{metric: (hours, unit)}`` of the search run the model comes from
+    (:func:`wcbench.results.search_hours`: ``search_gpu_hours`` in GPU-h, ``search_cpu_hours`` in
+    CPU-h, by the device that ran); empty otherwise."""
     if ctx.run_dir is None:
         return {}
     return search_hours(ctx.run_dir)

@@ -46,21 +46,14 @@ from evaluators.common import (
     RETRAIN_FILE,
     resolve_device,
 )
+from wcbench.checkpoints import load_checkpoint, save_checkpoint
 from wcbench.config import load_preset, resolve_config
 from wcbench.devices import peak_memory_mb
 from wcbench.errors import CheckpointError, ConfigError, TrainingError
+from wcbench.files import append_jsonl, atomic_write_json, atomic_write_text, read_json, read_jsonl
 from wcbench.genotype import Genotype
 from wcbench.phases import phase
 from wcbench.progress import ProgressBars
-from wcbench.runs import (
-    append_jsonl,
-    atomic_write_json,
-    atomic_write_text,
-    load_checkpoint,
-    read_json,
-    read_jsonl,
-    save_checkpoint,
-)
 from wcbench.seeding import derive_seed
 from wcbench.tracking import Tracker, log_backends
 

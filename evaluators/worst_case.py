@@ -37,9 +37,9 @@ from evaluators.robust_common import autocast, eval_model
 from wcbench.config import resolve_config
 from wcbench.data import resolve_data_root
 from wcbench.errors import ConfigError, DatasetError, TrainingError
+from wcbench.files import atomic_write_json, atomic_writer, read_json
 from wcbench.metrics import MetricSpec
 from wcbench.registry import SCORERS
-from wcbench.runs import atomic_write_json, atomic_writer, read_json
 from wcbench.smallcnn import SmallCNN
 
 SUBSET_FORMAT = "wcbench-worst-case-subset/1"

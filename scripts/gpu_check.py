@@ -150,7 +150,7 @@ def _retrain_settings(ctx: Context, searcher: str) -> dict[str, Any]:
 
 
 def check_retrain(ctx: Context) -> str:
-    from wcbench.runs import read_json
+    from wcbench.files import read_json
     from wcbench.stages import retrain_stage
 
     genotype = str(ctx.genotype_dir) if ctx.genotype_dir is not None else "DARTS_V2"
@@ -200,7 +200,7 @@ def _env() -> dict[str, str]:
 def check_ddp(ctx: Context) -> str:
     import torch
 
-    from wcbench.runs import read_json
+    from wcbench.files import read_json
 
     if ctx.genotype_dir is None:
         raise RuntimeError("no genotype (the search checks failed or were not run)")

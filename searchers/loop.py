@@ -53,23 +53,15 @@ from searchers.base import (
     evaluate_split,
     recalibrate_batchnorm,
 )
+from wcbench.checkpoints import checkpoint_keys, load_checkpoint, save_checkpoint
 from wcbench.config import default_dataset, load_preset, preset_file, resolve_config, split_settings
 from wcbench.devices import peak_memory_mb, resolve_device
 from wcbench.errors import CheckpointError, ConfigError, TrainingError
+from wcbench.files import append_jsonl, atomic_write_json, atomic_write_text, read_json, read_jsonl
 from wcbench.genotype import Genotype
 from wcbench.phases import phase
 from wcbench.progress import ProgressBars
 from wcbench.registry import ALGORITHMS, STRATEGIES, split_searcher_name
-from wcbench.runs import (
-    append_jsonl,
-    atomic_write_json,
-    atomic_write_text,
-    checkpoint_keys,
-    load_checkpoint,
-    read_json,
-    read_jsonl,
-    save_checkpoint,
-)
 from wcbench.seeding import derive_seed
 from wcbench.space import get_space
 from wcbench.tracking import Tracker, log_backends

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wcbench.runs import atomic_path, atomic_writer
+from wcbench.files import atomic_path, atomic_writer
 
 
 def _mode(path: Path) -> int:

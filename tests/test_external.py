@@ -22,7 +22,7 @@ from wcbench.cli import main
 from wcbench.data import normalize
 from wcbench.errors import ConfigError
 from wcbench.models import FeedAs, load_model_spec
-from wcbench.runs import collect_runs
+from wcbench.results import collect_runs
 from wcbench.stages import score_model
 
 REQUIRE = bool(os.environ.get("WCBENCH_REQUIRE_EXTRAS"))  # CI installs the extras: a missing one fails

@@ -14,7 +14,7 @@ import pytest
 from wcbench.cli import main
 from wcbench.report import build_board
 from wcbench.report.fairness import differing_settings, run_settings
-from wcbench.runs import collect_runs
+from wcbench.results import collect_runs
 
 ERRORS = {"ours-pdarts": (27.9, 28.4, 28.0, 28.2, 28.3), "pdarts": (29.0, 29.8, 29.3, 29.1, 29.5)}
 

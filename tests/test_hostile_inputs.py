@@ -287,12 +287,12 @@ def test_a_full_disk_is_one_line_naming_the_path(
     and the temp file is gone (nothing half-written)."""
     import errno
 
-    import wcbench.runs
+    import wcbench.files
 
     def full(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(wcbench.runs.os, "fsync", full)
+    monkeypatch.setattr(wcbench.files.os, "fsync", full)
     out = Path(env["TMP"]) / "lb"
     rc = main(["leaderboard", "--format", "md", "--runs-dir", env["RUNS"], "--out", str(out)])
     err = capsys.readouterr().err

@@ -17,7 +17,7 @@ import pytest
 
 from tests.timeouts import hang_guard
 from wcbench.report import build_boards, write_boards
-from wcbench.runs import collect_runs
+from wcbench.results import collect_runs
 
 WIDTH, HEIGHT = 1280, 2000
 

@@ -301,7 +301,7 @@ def test_search_through_the_loop(tmp_path, space, small_digits) -> None:
 
 
 def test_interrupted_at_a_stage_boundary_resumes_to_the_same_result(tmp_path, small_digits) -> None:
-    from wcbench.runs import load_checkpoint
+    from wcbench.checkpoints import load_checkpoint
 
     def stop(epoch, record):
         if epoch == 1:  # the last epoch of stage 0: the next start builds stage 1 from the checkpoint

@@ -17,9 +17,11 @@ from tests.timeouts import hang_guard
 from wcbench.cli import main
 from wcbench.config import load_preset, split_settings
 from wcbench.errors import ConfigError
+from wcbench.files import read_json
 from wcbench.pipeline import make_plan, parse_seeds, run, stage_settings
 from wcbench.registry import ALGORITHMS
-from wcbench.runs import RunDir, collect_runs, read_json, searcher_dir
+from wcbench.results import collect_runs
+from wcbench.runs import RunDir, searcher_dir
 
 TINY = [
     "--set", "search.epochs=1", "--set", "search.max_steps_per_epoch=2", "--set", "search.layers=3",

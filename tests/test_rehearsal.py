@@ -11,8 +11,9 @@ import torch
 
 from tests.conftest import TinyData
 from wcbench.cli import main
+from wcbench.files import read_json
 from wcbench.phases import is_listening, listening, phase
-from wcbench.runs import collect_runs, read_json
+from wcbench.results import collect_runs
 
 # The paper preset with its networks shrunk (the stage structure, epochs and iteration counts of the
 # preset are kept: they are what the projection multiplies by).

@@ -42,7 +42,8 @@ from wcbench.report import (
     to_table,
     write_boards,
 )
-from wcbench.runs import collect_runs, split_searcher_dir
+from wcbench.results import collect_runs
+from wcbench.runs import split_searcher_dir
 
 # seed -> worst-case, average-case, all (%); three seeds: fewer is no test (wcbench.report.fairness)
 OURS = {1: (27.9, 16.0, 18.3), 2: (28.4, 16.3, 18.6), 3: (28.0, 16.1, 18.2)}

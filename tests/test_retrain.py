@@ -20,11 +20,12 @@ from evaluators.retrain import (
     lr_at,
     retrain,
 )
+from wcbench.checkpoints import load_checkpoint
 from wcbench.cli import main
 from wcbench.config import preset_file
 from wcbench.errors import ConfigError, TrainingError
+from wcbench.files import read_jsonl
 from wcbench.genotype import PUBLISHED, load_genotype
-from wcbench.runs import load_checkpoint, read_jsonl
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -10,22 +10,18 @@ from pathlib import Path
 import pytest
 
 from tests.timeouts import hang_guard
+from wcbench.checkpoints import checkpoint_keys, checksum_path, load_checkpoint, save_checkpoint
 from wcbench.errors import CheckpointError, ConfigError
-from wcbench.runs import (
-    COLLECT_COLUMNS,
-    RunDir,
+from wcbench.files import (
     append_jsonl,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
-    checkpoint_keys,
-    checksum_path,
-    collect_runs,
-    load_checkpoint,
     read_json,
     read_jsonl,
-    save_checkpoint,
 )
+from wcbench.results import COLLECT_COLUMNS, collect_runs
+from wcbench.runs import RunDir
 
 # ---------------------------------------------------------------- atomic writes
 
@@ -333,7 +329,7 @@ def test_a_held_lock_is_waited_for_past_any_timeout_and_the_holder_is_named(
     import threading
 
     monkeypatch.setenv("WCBENCH_LOCK_POLL_S", "0.05")
-    monkeypatch.setattr("wcbench.runs._LOCK_TIMEOUT_S", 0.1)  # the old give-up time: no longer applies
+    monkeypatch.setattr("wcbench.files._LOCK_TIMEOUT_S", 0.1)  # the old give-up time: no longer applies
     run = RunDir(tmp_path, "cifar10", "pdarts", 1)
     run.path.mkdir(parents=True)
     ctx = mp.get_context("spawn")

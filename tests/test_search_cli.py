@@ -9,11 +9,12 @@ import pytest
 import torch
 
 import searchers.loop as loop
+from wcbench.checkpoints import load_checkpoint
 from wcbench.cli import main
 from wcbench.config import default_dataset
 from wcbench.errors import ConfigError, TrainingError
+from wcbench.files import read_jsonl
 from wcbench.genotype import Genotype
-from wcbench.runs import load_checkpoint, read_jsonl
 from wcbench.space import get_space
 
 # smaller than the quick preset: 48 + 48 examples, 2 epochs of 2 steps of 8, C = 4, 3 cells

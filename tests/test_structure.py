@@ -32,7 +32,6 @@ NOT_CORE = (
 MAX_LINES = 600
 LONG_MODULES: dict[str, str] = {
     # module: one sentence on why it may be longer than MAX_LINES
-    "wcbench.runs": "The on-disk run format in one place: atomic writes, JSON lines, checkpoints, run dirs.",
     "wcbench.data.datasets": "The ArrayDataset and one short reader per on-disk dataset format.",
     "searchers.base": "The search API every algorithm and strategy implements, with the shared DARTS step.",
     "evaluators.retrain": "One training loop with its resume, DDP and DARTS-recipe settings.",

@@ -15,8 +15,9 @@ from searchers.base import SplitData, recalibrate_batchnorm
 from searchers.loop import resolve_search, search_context
 from tests.test_pipeline import wcbench_run
 from wcbench.cli import main
+from wcbench.files import read_jsonl
 from wcbench.report.build import paper_configuration
-from wcbench.runs import RunDir, read_jsonl
+from wcbench.runs import RunDir
 
 OURS_TINY = [
     "--set", "search.split_seed=0", "--set", "search.strategy.pretrain_iters=4",
@@ -64,7 +65,7 @@ def test_an_untrained_tester_is_named_on_the_leaderboard_row(
     assert main(wcbench_run(runs, "--seeds", "1", *scratch, searcher="ours-darts1st")) == 0
     assert "tester" not in RunDir(runs, "digits", "ours-darts1st", 1).read_manifest()["stages"]
     from wcbench.report import build_boards
-    from wcbench.runs import collect_runs
+    from wcbench.results import collect_runs
 
     labels = {r.label for board in build_boards(collect_runs(runs), runs_dir=runs) for r in board.rows}
     assert "ours-darts1st (untrained tester)" in labels

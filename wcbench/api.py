@@ -283,7 +283,7 @@ def collect_runs(runs_dir: str | os.PathLike[str] = "runs") -> pd.DataFrame:
     score was measured on; the search cost of each run is a ``search_cost`` row. An empty or missing
     tree gives an empty table with the same columns."""
     from wcbench.report import annotate_runs
-    from wcbench.runs import collect_runs as collect
+    from wcbench.results import collect_runs as collect
 
     df = annotate_runs(collect(runs_dir))
     df = df.drop(columns=["searcher"]).rename(columns={"base": "searcher"})
@@ -308,7 +308,7 @@ def board(
     import pandas as pd
 
     from wcbench import report
-    from wcbench.runs import collect_runs as collect
+    from wcbench.results import collect_runs as collect
 
     built = report.build_board(collect(runs_dir), benchmark, test, alpha, runs_dir=str(runs_dir))
     columns = {c.key: c for c in built.spec.columns}

@@ -77,7 +77,7 @@ def _search_once(searcher: str, overrides: dict[str, Any], steps: int, queue: An
 
     torch.set_num_threads(threads)
     from searchers.loop import run_search
-    from wcbench.runs import read_jsonl
+    from wcbench.files import read_jsonl
 
     with tempfile.TemporaryDirectory() as tmp:
         over = {"epochs": 1, "max_steps_per_epoch": steps, "warmup_epochs": 0, **overrides}

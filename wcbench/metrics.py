@@ -44,7 +44,7 @@ class MetricSpec:
             )
 
 
-#: Metrics that :func:`wcbench.runs.collect_runs` derives from a run itself rather than from a score
+#: Metrics that :func:`wcbench.results.collect_runs` derives from a run itself rather than from a score
 #: file: the pseudo-scorer ``search_cost`` (the summed ``wall_time_s`` of ``search/history.jsonl``).
 RUN_METRICS: dict[str, tuple[MetricSpec, ...]] = {
     "search_cost": (

@@ -142,7 +142,7 @@ def sha256_of(path: str | Path) -> str:
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A state dict from ``path`` (weights_only): plain, or under ``state_dict``/``model``; ``module.``
     prefixes of DataParallel/DDP stripped, as RobustBench's loader strips them."""
-    from wcbench.runs import load_checkpoint
+    from wcbench.checkpoints import load_checkpoint
 
     p = Path(path)
     if not p.is_file():

@@ -187,7 +187,7 @@ def plot_genotype(genotype: Genotype, out: str | Path, title: str | None = None)
     if suffix not in (".png", ".svg", ".pdf"):
         raise ConfigError(f"cannot draw to {out.name!r}: give an output file ending in .png, .svg or .pdf")
     fig, _ = cell_figure(genotype, title)
-    from wcbench.runs import atomic_writer
+    from wcbench.files import atomic_writer
 
     with atomic_writer(out) as fh:
         fig.savefig(fh, dpi=120, format=suffix[1:])

@@ -17,7 +17,7 @@ run) with the step caps that the loops honour, set by :func:`rehearsal_settings`
 The user's ``--set`` wins over these caps (the tests shrink the networks that way). The loops report
 seconds and peak memory per phase through :mod:`wcbench.phases`; :func:`project` multiplies seconds per
 step by the step counts of the run as configured without the caps. Rehearsal runs live under
-``<runs>/rehearsal/`` with ``rehearse`` in their manifest, which :func:`wcbench.runs.collect_runs`
+``<runs>/rehearsal/`` with ``rehearse`` in their manifest, which :func:`wcbench.results.collect_runs`
 skips: nothing of a rehearsal reaches a leaderboard.
 """
 
@@ -32,8 +32,8 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from wcbench.errors import ConfigError
+from wcbench.files import atomic_write_json
 from wcbench.phases import PhaseRecord, listening
-from wcbench.runs import atomic_write_json
 
 REHEARSAL_DIR = "rehearsal"
 """The runs tree of rehearsals, under the user's --runs-dir."""
@@ -300,7 +300,7 @@ def rehearse(plan: Any, n: int, examples: int = 64, log: Callable[[str], None] =
             error = exc
     wall = time.perf_counter() - t0
     records = list(phases.records.values())
-    from wcbench.runs import read_json
+    from wcbench.files import read_json
 
     retrain_json = next(rd.path.glob("retrain/*/retrain.json"), None)
     valid_split = read_json(retrain_json).get("valid_split") if retrain_json else None

@@ -1,4 +1,4 @@
-"""Run directories on disk: atomic writes, safe checkpoints, manifests, and the tidy table of results.
+"""Run directories on disk: the layout, its names, its lock and its manifest.
 
 Layout (the README, "Runs on disk")::
 
@@ -8,403 +8,41 @@ Layout (the README, "Runs on disk")::
         retrain/<dataset>/          checkpoint.pt, model.pt, history.jsonl
         scores/<scorer>.json        metrics with names and units, and what was evaluated
 
-Every write is atomic (temp file in the same directory, fsync, ``os.replace``), so a killed process
-leaves either the old file or the new one, never half of one. Checkpoints load with
-``torch.load(..., weights_only=True)`` only. Manifest updates and JSONL appends take a file lock, so
-several processes (a SLURM array, two shells) can share a run directory.
+Files are written atomically (:mod:`wcbench.files`), checkpoints verified (:mod:`wcbench.checkpoints`),
+and the results read back by :mod:`wcbench.results`. Manifest updates take the run's lock, so several
+processes (a SLURM array, two shells) can share a run directory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
-import io
 import json
 import math
 import os
-import pickle
 import platform
 import re
 import socket
 import subprocess
 import sys
-import tempfile
-import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import filelock
-import pandas as pd
 
 from wcbench.errors import CheckpointError, ConfigError
+from wcbench.files import DELETE_HINT, atomic_write_json, read_json
 
 __all__ = [
-    "COLLECT_COLUMNS",
+    "DEFAULT_SPACE",
     "RunDir",
     "RunLock",
-    "append_jsonl",
-    "atomic_write_bytes",
-    "atomic_write_json",
-    "atomic_write_text",
-    "checkpoint_keys",
-    "checksum_path",
-    "collect_runs",
     "dataset_dir",
+    "environment_info",
     "searcher_dir",
     "split_searcher_dir",
-    "environment_info",
-    "load_checkpoint",
-    "read_json",
-    "read_jsonl",
-    "save_checkpoint",
-    "search_hours",
 ]
-
-#: Columns of :func:`collect_runs`, in order.
-COLLECT_COLUMNS = [
-    "dataset",
-    "searcher",
-    "seed",
-    "scorer",
-    "metric",
-    "value",
-    "unit",
-    "eval_dataset",
-    "genotype_hash",
-    "path",
-]
-
-_DELETE_HINT = "delete it to recompute that stage"
-_UMASK = os.umask(0)  # read the umask once: mkstemp creates 0600 files, written files get the usual mode
-os.umask(_UMASK)
-_LOCK_TIMEOUT_S = 600.0
-
-
-# --------------------------------------------------------------------------------------------------
-# atomic writes and JSON
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable (best effort: not every OS or filesystem lets a directory be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _named(exc: OSError, target: Path) -> OSError:
-    """``exc`` naming the file the user asked for (the CLI reports it as one line, exit 2)."""
-    if exc.filename is not None and exc.errno is not None:
-        return exc
-    return OSError(exc.errno, exc.strerror or str(exc), str(target))
-
-
-@contextlib.contextmanager
-def _atomic_target(path: str | os.PathLike[str]) -> Iterator[tuple[io.BufferedWriter, Path]]:
-    """Yield a binary temp file beside ``path``; on success fsync it and ``os.replace`` it onto ``path``."""
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise _named(exc, target) from exc
-    tmp = Path(tmp_name)
-    try:
-        with contextlib.suppress(OSError, AttributeError):
-            os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as fh:
-            yield fh, tmp
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(exc, OSError) and exc.filename is None:  # ENOSPC from write/fsync names no file
-            raise _named(exc, target) from exc
-        raise
-    _fsync_dir(target.parent)
-
-
-@contextlib.contextmanager
-def atomic_writer(path: str | os.PathLike[str]) -> Iterator[io.BufferedWriter]:
-    """``with atomic_writer(p) as f: np.save(f, x)``: ``p`` appears complete on success, else not at all."""
-    with _atomic_target(path) as (fh, _):
-        yield fh
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Like :func:`atomic_writer`, for writers that need a file name (``np.lib.format.open_memmap``).
-
-    Write the yielded temp path in place (same file, not replaced); it becomes ``path`` on success.
-    """
-    with _atomic_target(path) as (_, tmp):
-        yield tmp
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same dir, fsync, rename); parents created."""
-    with _atomic_target(path) as (fh, _):
-        fh.write(data)
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def _jsonable(obj: Any) -> Any:
-    """``json.dumps`` fallback: numpy/torch scalars and arrays, paths, sets, dataclasses."""
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, set | frozenset):
-        return sorted(obj)
-    if hasattr(obj, "tolist"):  # numpy arrays and scalars, torch tensors
-        return obj.tolist()
-    if hasattr(obj, "item"):
-        return obj.item()
-    if hasattr(obj, "__dataclass_fields__"):
-        import dataclasses
-
-        return dataclasses.asdict(obj)
-    raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")
-
-
-def _dumps(obj: Any, indent: int | None = None) -> str:
-    return json.dumps(obj, indent=indent, default=_jsonable, ensure_ascii=False)
-
-
-def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically (numpy/torch values are converted)."""
-    atomic_write_text(path, _dumps(obj, indent=2) + "\n")
-
-
-def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file; corrupt JSON raises :class:`CheckpointError` naming the file.
-
-    A missing file raises ``FileNotFoundError`` (callers test for existence to decide on resuming).
-    """
-    p = Path(path)
-    text = p.read_bytes()
-    try:
-        return json.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"corrupt JSON file {p}: {exc}; {_DELETE_HINT}") from exc
-
-
-# --------------------------------------------------------------------------------------------------
-# JSON lines
-
-
-def _lock_for(lock_path: str | os.PathLike[str]) -> filelock.FileLock:
-    """One re-entrant lock object per lock file in this process (nesting never deadlocks)."""
-    return filelock.FileLock(str(lock_path), timeout=_LOCK_TIMEOUT_S, is_singleton=True)
-
-
-def _drop_partial_last_line(fh: io.BufferedRandom) -> None:
-    """Truncate a final line without its newline (a writer killed mid-line) so appends stay clean."""
-    fh.seek(0, os.SEEK_END)
-    size = fh.tell()
-    if size == 0:
-        return
-    fh.seek(size - 1)
-    if fh.read(1) == b"\n":
-        return
-    # walk back to the last newline
-    pos = size
-    chunk = 4096
-    keep = 0
-    while pos > 0:
-        start = max(0, pos - chunk)
-        fh.seek(start)
-        block = fh.read(pos - start)
-        idx = block.rfind(b"\n")
-        if idx >= 0:
-            keep = start + idx + 1
-            break
-        pos = start
-    fh.truncate(keep)
-
-
-def append_jsonl(path: str | os.PathLike[str], record: Mapping[str, Any]) -> None:
-    """Append ``record`` as one JSON line, flushed and fsynced, under a file lock (``<path>.lock``).
-
-    A partial last line left by a killed writer is dropped first, so the file stays valid JSONL.
-    """
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    line = (_dumps(dict(record)) + "\n").encode("utf-8")
-    if b"\n" in line[:-1]:  # json.dumps never emits raw newlines; guard anyway
-        raise CheckpointError(f"record for {p} serialises to more than one line")
-    with _lock_for(p.with_name(p.name + ".lock")):
-        with open(p, "ab+") as fh:
-            _drop_partial_last_line(fh)
-            fh.seek(0, os.SEEK_END)
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
-
-
-def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read a JSONL file into a list of dicts; a missing file is an empty history.
-
-    A corrupt last line (a writer killed mid-line) is ignored; a corrupt line before it raises
-    :class:`CheckpointError` naming the file and line.
-    """
-    p = Path(path)
-    if not p.exists():
-        return []
-    lines = p.read_bytes().split(b"\n")
-    numbered = [(i + 1, ln) for i, ln in enumerate(lines) if ln.strip()]
-    records: list[dict[str, Any]] = []
-    for k, (lineno, raw) in enumerate(numbered):
-        try:
-            rec = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            if k == len(numbered) - 1:
-                break  # truncated last line from a kill: the record was never completed
-            raise CheckpointError(f"corrupt line {lineno} in {p}: {exc}; {_DELETE_HINT}") from exc
-        if not isinstance(rec, dict):
-            raise CheckpointError(f"line {lineno} in {p} is not a JSON object; {_DELETE_HINT}")
-        records.append(rec)
-    return records
-
-
-# --------------------------------------------------------------------------------------------------
-# checkpoints
-
-
-def checksum_path(path: str | os.PathLike[str]) -> Path:
-    """The checksum sidecar of a checkpoint: ``<checkpoint>.sha256`` (JSON: ``sha256``, ``previous``)."""
-    p = Path(path)
-    return p.with_name(p.name + ".sha256")
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _accepted_hashes(sidecar: Path) -> list[str]:
-    """The hashes a sidecar accepts: the newest, and the one before it (see :func:`save_checkpoint`)."""
-    try:
-        data = json.loads(sidecar.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(
-            f"corrupt checksum file {sidecar} ({type(exc).__name__}); delete it and "
-            f"{sidecar.name.removesuffix('.sha256')} to restart that stage"
-        ) from exc
-    if not isinstance(data, dict):
-        raise CheckpointError(
-            f"checksum file {sidecar} is not a JSON object; delete it to restart that stage"
-        )
-    return [h for h in (data.get("sha256"), data.get("previous")) if isinstance(h, str)]
-
-
-def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> None:
-    """``torch.save`` ``state`` atomically (temp file, fsync, rename), its sha256 recorded beside it.
-
-    Keep ``state`` to what ``weights_only`` loading accepts: tensors, numbers, strings, and
-    lists/tuples/dicts of them (convert numpy arrays with ``torch.from_numpy`` or ``.tolist()``).
-    The sidecar ``<path>.sha256`` is written (atomically) before the checkpoint replaces the old
-    one and names both the new hash and the old file's, so a kill between the two renames leaves
-    a pair that still verifies; :func:`load_checkpoint` refuses a file matching neither.
-    """
-    import torch
-
-    target = Path(path)
-    sidecar = checksum_path(target)
-    previous: str | None = None
-    if sidecar.exists() and target.exists():
-        with contextlib.suppress(CheckpointError):
-            accepted = _accepted_hashes(sidecar)
-            previous = accepted[0] if accepted else None
-    buf = io.BytesIO()  # serialised first: a full disk then fails in write() with ENOSPC and the path,
-    torch.save(dict(state), buf)  # not inside torch's zip writer ("enforce fail at inline_container.cc")
-    with _atomic_target(target) as (fh, tmp):
-        fh.write(buf.getbuffer())
-        fh.flush()
-        digest = _sha256_file(tmp)
-        atomic_write_json(sidecar, {"sha256": digest, "previous": previous, "file": target.name})
-
-
-_BOILERPLATE = ("Weights only load failed", "Check the documentation", "Please file an issue", "In PyTorch")
-
-
-def _reason(exc: BaseException) -> str:
-    """The informative line of a torch.load error (without its advice to disable weights_only)."""
-    for line in str(exc).splitlines():
-        line = line.strip()
-        if line and not line.startswith(_BOILERPLATE):
-            line = line.removeprefix("WeightsUnpickler error:").strip().split(". ")[0]
-            return line or type(exc).__name__
-    return type(exc).__name__
-
-
-def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with ``torch.load(..., weights_only=True)``: arbitrary objects are never unpickled.
-
-    When a ``<path>.sha256`` sidecar exists (every :func:`save_checkpoint` writes one), the file's
-    sha256 must match it. A mismatch, a corrupt or truncated file, or one that holds arbitrary
-    pickled objects raises :class:`CheckpointError` naming the file; a missing file raises
-    ``FileNotFoundError``.
-    """
-    import torch
-
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"no checkpoint at {p}")
-    sidecar = checksum_path(p)
-    if sidecar.exists():
-        accepted = _accepted_hashes(sidecar)
-        if _sha256_file(p) not in accepted:
-            raise CheckpointError(
-                f"checkpoint {p} does not match its checksum in {sidecar.name} (the file changed on disk); "
-                f"delete {p} and {sidecar.name} to restart that stage"
-            )
-    try:
-        with warnings.catch_warnings():  # a damaged file's pickle-protocol warning is not the user's news
-            warnings.simplefilter("ignore")
-            state = torch.load(p, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"cannot load {p} with weights_only=True ({_reason(exc)}): the file is corrupt, or holds "
-            f"pickled objects other than tensors and plain values, which wcbench never unpickles; "
-            f"{_DELETE_HINT}"
-        ) from exc
-    except MemoryError as exc:
-        raise CheckpointError(
-            f"corrupt checkpoint {p} (it asks for more memory than exists); {_DELETE_HINT}"
-        ) from exc
-    except Exception as exc:  # noqa: BLE001 - garbage bytes fail anywhere in the zip and pickle readers
-        raise CheckpointError(
-            f"corrupt or truncated checkpoint {p} ({type(exc).__name__}: {_reason(exc)}); {_DELETE_HINT}"
-        ) from exc
-    if not isinstance(state, dict):
-        raise CheckpointError(f"checkpoint {p} holds a {type(state).__name__}, not a dict; {_DELETE_HINT}")
-    return state
-
-
-def checkpoint_keys(state: Mapping[str, Any], keys: Sequence[str], path: str | os.PathLike[str]) -> None:
-    """Raise :class:`CheckpointError` naming ``path`` when ``state`` lacks any of ``keys``."""
-    missing = [k for k in keys if k not in state]
-    if missing:
-        raise CheckpointError(
-            f"checkpoint {path} lacks {', '.join(map(repr, missing))} (not a wcbench checkpoint of this "
-            f"stage, or damaged); {_DELETE_HINT}"
-        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -671,12 +309,12 @@ class RunDir:
             return {}
         data = read_json(self.manifest_path)
         if not isinstance(data, dict):
-            raise CheckpointError(f"manifest {self.manifest_path} is not a JSON object; {_DELETE_HINT}")
+            raise CheckpointError(f"manifest {self.manifest_path} is not a JSON object; {DELETE_HINT}")
         for key in ("stages", "config"):
             if key in data and not isinstance(data[key], dict):
                 raise CheckpointError(
                     f"manifest {self.manifest_path}: {key!r} is a {type(data[key]).__name__}, not an object; "
-                    f"{_DELETE_HINT}"
+                    f"{DELETE_HINT}"
                 )
         return data
 
@@ -810,202 +448,3 @@ class RunDir:
         """Whether the manifest records stage ``name`` as finished (status "done")."""
         stage = self.read_manifest().get("stages", {}).get(name)
         return isinstance(stage, dict) and stage.get("status") == "done"
-
-
-# --------------------------------------------------------------------------------------------------
-# the tidy table
-
-
-#: Largest seed a run folder may name (``seed-<huge>`` is skipped by :func:`collect_runs`: the table's
-#: seeds are int64).
-MAX_RUN_SEED = 2**63 - 1
-
-
-def _seed_from(path: Path) -> int | None:
-    m = re.fullmatch(r"seed-(-?\d{1,19})", path.name)
-    if not m:
-        return None
-    seed = int(m.group(1))
-    return seed if -MAX_RUN_SEED <= seed <= MAX_RUN_SEED else None
-
-
-#: The search-cost metric of each kind of device: a unit is the unit of the device that ran, so a
-#: search on CPU is ``search_cpu_hours`` in CPU-h, never GPU-hours.
-SEARCH_COST_METRICS = {"gpu": ("search_gpu_hours", "GPU-h"), "cpu": ("search_cpu_hours", "CPU-h")}
-
-
-def search_hours(run_path: str | os.PathLike[str]) -> dict[str, tuple[float, str]]:
-    """``{metric: (hours, unit)}`` of a run's search: the summed ``wall_time_s`` of
-    ``search/history.jsonl`` per device kind (:data:`SEARCH_COST_METRICS`). Each epoch record names the
-    device it ran on; records without one count as GPU when the manifest records CUDA, else CPU. A
-    search resumed on another device gets both metrics. Empty without a history."""
-    run = Path(run_path)
-    history = run / "search" / "history.jsonl"
-    if not history.is_file():
-        return {}
-    manifest_path = run / "manifest.json"
-    manifest = read_json(manifest_path) if manifest_path.is_file() else {}
-    fallback = "gpu" if isinstance(manifest, dict) and manifest.get("cuda_version") else "cpu"
-    seconds: dict[str, float] = {}
-    for r in read_jsonl(history):
-        wall = r.get("wall_time_s")
-        if isinstance(wall, bool) or not isinstance(wall, int | float):
-            continue
-        device = r.get("device")
-        kind = fallback if not isinstance(device, str) else ("cpu" if device.startswith("cpu") else "gpu")
-        seconds[kind] = seconds.get(kind, 0.0) + float(wall)
-    if not seconds:
-        seconds[fallback] = 0.0
-    return {SEARCH_COST_METRICS[k][0]: (v / 3600.0, SEARCH_COST_METRICS[k][1]) for k, v in seconds.items()}
-
-
-def _warn_skip(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
-
-
-def _metric_rows(score: Any, score_file: Path) -> Iterator[tuple[str, float, str]]:
-    if not isinstance(score, dict) or not isinstance(score.get("metrics"), dict):
-        raise CheckpointError(f"score file {score_file} has no 'metrics' object; {_DELETE_HINT}")
-    for name, entry in score["metrics"].items():
-        if isinstance(entry, dict):
-            value, unit = entry.get("value"), entry.get("unit", "")
-        else:
-            value, unit = entry, ""
-        if value is None:
-            value = math.nan
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise CheckpointError(
-                f"metric {name!r} in {score_file} is not a number ({value!r}); {_DELETE_HINT}"
-            )
-        yield str(name), float(value), "" if unit is None else str(unit)
-
-
-def _score_rows(f: Path) -> list[dict[str, Any]]:
-    """The rows of one score file; :class:`CheckpointError` naming it when it is not a score file."""
-    score = read_json(f)
-    rows = [{"metric": m, "value": v, "unit": u} for m, v, u in _metric_rows(score, f)]
-    for key in ("scorer", "dataset", "genotype_hash"):
-        if score.get(key) is not None and not isinstance(score[key], str):
-            raise CheckpointError(
-                f"score file {f}: {key!r} is a {type(score[key]).__name__}, not a string; {_DELETE_HINT}"
-            )
-    for r in rows:
-        if r["metric"] == "search_gpu_hours" and r["unit"] == "CPU-h":  # written before the split
-            r["metric"] = SEARCH_COST_METRICS["cpu"][0]
-        r.update(scorer=score.get("scorer") or f.stem, eval_dataset=score.get("dataset"))
-        r["genotype_hash"] = score.get("genotype_hash")
-    return rows
-
-
-def _manifest_problem(run_path: Path) -> str | None:
-    """Why a run's manifest cannot be trusted (corrupt, not an object, stages not an object), or None."""
-    path = run_path / "manifest.json"
-    if not path.exists():
-        return None
-    try:
-        manifest = read_json(path)
-    except (CheckpointError, OSError) as exc:
-        return str(exc)
-    if not isinstance(manifest, dict):
-        return f"manifest {path} is not a JSON object"
-    for key in ("stages", "config"):
-        if key in manifest and not isinstance(manifest[key], dict):
-            return f"manifest {path}: {key!r} is a {type(manifest[key]).__name__}, not an object"
-    return None
-
-
-def _is_rehearsal(run_path: Path) -> bool:
-    """True for a rehearsal's run directory (its manifest's ``rehearse``, or its ``rehearsal.json``)."""
-    if (run_path / "rehearsal.json").exists():
-        return True
-    manifest = run_path / "manifest.json"
-    if not manifest.exists():
-        return False
-    try:
-        data = read_json(manifest)
-    except CheckpointError:
-        return False
-    config = data.get("config") if isinstance(data, dict) else None
-    return isinstance(config, dict) and bool(config.get("rehearse"))
-
-
-def collect_runs(
-    runs_root: str | os.PathLike[str], warn: Callable[[str], None] | None = _warn_skip
-) -> pd.DataFrame:
-    """Every score in a runs tree as one tidy table, one row per (dataset, searcher, seed, scorer, metric).
-
-    Columns: :data:`COLLECT_COLUMNS`. ``dataset`` is the dataset searched on (the directory),
-    ``eval_dataset`` the one a score was measured on (the score file's ``dataset``). Runs with a
-    ``search/history.jsonl`` also get ``search_cost`` rows (:func:`search_hours`: ``search_gpu_hours``
-    in GPU-h, ``search_cpu_hours`` in CPU-h, by the device that ran).
-
-    What cannot be read is skipped with one line to ``warn`` (default: ``warning: ...`` on stderr)
-    naming it, so one bad file never blocks every board and comparison: a corrupt or malformed score
-    file, a run whose manifest is corrupt (or has a list as ``stages``), a ``seed-<n>`` folder whose
-    number is out of range. ``warn=None`` raises :class:`CheckpointError` instead.
-    """
-
-    def skip(message: str, exc: Exception | None = None) -> None:
-        if warn is None:
-            raise exc if exc is not None else CheckpointError(message)
-        warn(message)
-
-    root = Path(runs_root)
-    rows: list[dict[str, Any]] = []
-    if root.exists():
-        run_dirs = []
-        for p in sorted(root.rglob("seed-*")):
-            if not p.is_dir():
-                continue
-            if _seed_from(p) is None:
-                if re.fullmatch(r"seed--?\d+", p.name):
-                    skip(f"skipped {p}: its seed is out of range (0..{MAX_RUN_SEED})")
-                continue
-            run_dirs.append(p)
-        for run_path in run_dirs:
-            if _is_rehearsal(run_path):
-                continue  # `wcbench run --rehearse`: timings of capped stages, never results
-            dataset, searcher = run_path.parent.parent.name, run_path.parent.name
-            seed = _seed_from(run_path)
-            problem = _manifest_problem(run_path)
-            if problem is not None:
-                skip(f"skipped run {run_path}: {problem}")
-                continue
-            hashes: set[str] = set()
-            scores_dir = run_path / "scores"
-            score_files = sorted(scores_dir.glob("*.json")) if scores_dir.is_dir() else []
-            base = {"dataset": dataset, "searcher": searcher, "seed": seed}
-            for f in score_files:
-                if f.name.startswith("."):
-                    continue
-                try:
-                    got = _score_rows(f)
-                except (CheckpointError, OSError) as exc:
-                    skip(f"skipped {f}: {str(exc).split('; delete it')[0]}", exc)
-                    continue
-                for r in got:
-                    if r["genotype_hash"]:
-                        hashes.add(str(r["genotype_hash"]))
-                    rows.append({**base, **r, "eval_dataset": r["eval_dataset"] or dataset, "path": str(f)})
-            try:
-                hours = search_hours(run_path)
-            except (CheckpointError, OSError) as exc:
-                skip(f"skipped the search cost of {run_path}: {str(exc).split('; delete it')[0]}", exc)
-                hours = {}
-            for metric, (value, unit) in hours.items():
-                rows.append(
-                    {
-                        **base,
-                        "scorer": "search_cost",
-                        "metric": metric,
-                        "value": value,
-                        "unit": unit,
-                        "eval_dataset": dataset,
-                        "genotype_hash": next(iter(hashes)) if len(hashes) == 1 else None,
-                        "path": str(run_path / "search" / "history.jsonl"),
-                    }
-                )
-    df = pd.DataFrame(rows, columns=COLLECT_COLUMNS)
-    df["seed"] = df["seed"].astype("int64")
-    df["value"] = df["value"].astype("float64")
-    return df

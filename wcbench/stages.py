@@ -368,7 +368,7 @@ def external_score_context(
     ``external.json`` records the model; ``name`` replaces an object's label (``external-<name>``)."""
     from evaluators.common import ScoreContext
     from wcbench import robustbench
-    from wcbench.runs import atomic_write_json
+    from wcbench.files import atomic_write_json
 
     if dataset is None and isinstance(model, str) and model.startswith("robustbench:"):
         dataset = robustbench.parse_name(model.partition(":")[2])[0]

@@ -23,9 +23,10 @@ from torch import Tensor, nn
 
 from searchers.testers.auxiliary import build_classifier, train_classifier
 from searchers.testers.pretrain import cache_key, image_size
+from wcbench.checkpoints import save_checkpoint
 from wcbench.errors import ConfigError
+from wcbench.files import atomic_write_bytes
 from wcbench.phases import phase
-from wcbench.runs import atomic_write_bytes, save_checkpoint
 
 log = logging.getLogger("wcbench.ours")
 

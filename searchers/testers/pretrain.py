@@ -26,8 +26,8 @@ from searchers.testers.auxiliary import TiedAuxiliary, train_classifier
 from searchers.testers.fqgan import ConditionalGAN
 from searchers.testers.functional import frozen
 from searchers.testers.gan import GanTester
+from wcbench.checkpoints import checksum_path, save_checkpoint
 from wcbench.phases import phase
-from wcbench.runs import checksum_path, save_checkpoint
 
 
 def cache_key(kind: str, dataset_name: str, dataset_indices: Tensor, settings: dict[str, Any]) -> str:
@@ -112,7 +112,7 @@ def _resume(path: Path | None, parts: dict[str, Any], generator: torch.Generator
     the iteration to continue from (0 without a file)."""
     if path is None or not path.exists():
         return 0
-    from wcbench.runs import load_checkpoint
+    from wcbench.checkpoints import load_checkpoint
 
     state = load_checkpoint(path)
     for name, part in parts.items():

@@ -36,7 +36,7 @@ def compare_cmd(
     from rich.table import Table
 
     from wcbench.report import TEST_DESCRIPTIONS, compare_runs, format_p
-    from wcbench.runs import collect_runs
+    from wcbench.results import collect_runs
 
     if scorer is not None:
         warn_deprecated("--scorer", "--scorers")

@@ -16,7 +16,7 @@ app.add_typer(export_app, name="export")
 
 
 def _scores(run_dir: Path) -> dict[str, dict[str, Any]]:
-    from wcbench.runs import read_json
+    from wcbench.files import read_json
 
     folder = run_dir / "scores" if (run_dir / "scores").is_dir() else run_dir
     found = {}
@@ -53,8 +53,8 @@ def export_robustbench(
     as_json: bool = option("--json", False, "Here: the record."),
 ) -> None:
     """Write RUN_DIR's scores (clean, autoattack, cifar-c) as a RobustBench model_info JSON file."""
+    from wcbench.files import atomic_write_json, read_json
     from wcbench.robustbench import model_info
-    from wcbench.runs import atomic_write_json, read_json
 
     if not run_dir.is_dir():
         raise ConfigError(f"{run_dir} is not a directory; pass a run directory (…/seed-N)")

@@ -11,8 +11,8 @@ from rich.table import Table
 from wcbench.cli.app import app, console, print_json
 from wcbench.cli.options import option
 from wcbench.errors import ConfigError
+from wcbench.files import atomic_write_text
 from wcbench.published import MACS_COUNTER, PUBLISHED_COST
-from wcbench.runs import atomic_write_text
 
 if TYPE_CHECKING:
     from wcbench.genotype import Genotype

@@ -33,7 +33,7 @@ def leaderboard_cmd(
 ) -> None:
     """Boards of your finished runs per benchmark of the paper, with t-tests (and the paper's numbers)."""
     from wcbench import report
-    from wcbench.runs import collect_runs
+    from wcbench.results import collect_runs
 
     if as_json:
         if fmt not in ("table", "json"):

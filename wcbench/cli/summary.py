@@ -14,7 +14,8 @@ def print_run_summary(runs_dir: Path, plan: Any) -> None:
     """One line per (board, column) with this searcher's mean +- std over seeds, n, and the t-test
     against its matched baseline where that baseline has runs (`wcbench leaderboard` has the rest)."""
     from wcbench.report import build_boards, format_p, format_value
-    from wcbench.runs import collect_runs, dataset_dir
+    from wcbench.results import collect_runs
+    from wcbench.runs import dataset_dir
 
     df = collect_runs(runs_dir)
     table = Table(title=f"{plan.searcher} on {plan.dataset}: leaderboard rows ({runs_dir})")
@@ -64,7 +65,7 @@ def print_search_summary(run_dirs: list[str]) -> None:
     half (first and last epoch), and for a tester (the paper's method) how the tester was initialised
     and the reference classifier's accuracy on the generated validation data (Fig. 1), with the
     curves and sample grids it drew."""
-    from wcbench.runs import read_jsonl
+    from wcbench.files import read_jsonl
 
     table = Table(title="search: supernet and tester, per seed")
     table.caption = (
@@ -113,7 +114,8 @@ def _tester_init(note: Any) -> str:
 def run_record(plan: Any, dirs: list[str]) -> dict[str, Any]:
     """What `wcbench run --json` prints: per seed its folder, status, each stage's status and the
     scores (``{scorer: {metric: value}}``), all read back from the files the run wrote."""
-    from wcbench.runs import RunDir, read_json
+    from wcbench.files import read_json
+    from wcbench.runs import RunDir
 
     runs = []
     for d in dirs:

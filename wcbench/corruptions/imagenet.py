@@ -155,7 +155,7 @@ def list_val_images(src: Path) -> list[tuple[str, Path]]:
 def _write_jpeg(path: Path, image: np.ndarray) -> None:
     from PIL import Image
 
-    from wcbench.runs import atomic_path
+    from wcbench.files import atomic_path
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
@@ -197,7 +197,7 @@ def build_imagenet_c(
     ``corruptions`` default to the 15 of the benchmark (the 4 extra ones may be named); ``workers``
     processes each take one (corruption, severity) at a time. Returns the manifest (also written to
     ``<out>/wcbench-imagenet-c.json``)."""
-    from wcbench.runs import atomic_write_json, read_json
+    from wcbench.files import atomic_write_json, read_json
 
     names = list(corruptions) if corruptions is not None else list(CORRUPTIONS)
     unknown = [c for c in names if c not in ALL_CORRUPTIONS]

@@ -98,7 +98,7 @@ def _write_one(
     root: str, name: str, seed: int, images: np.ndarray | None = None, progress: ProgressFn | None = None
 ) -> dict[str, Any]:
     """Write ``<root>/<name>.npy`` (all 5 severities) atomically; returns timing and hash."""
-    from wcbench.runs import atomic_path
+    from wcbench.files import atomic_path
 
     x = images if images is not None else _WORKER_IMAGES
     assert x is not None
@@ -136,7 +136,7 @@ def write_c_layout(
     ``workers > 1``: once per corruption, with severity 0 and the seconds of all five). Returns the
     manifest (with per-corruption images/second).
     """
-    from wcbench.runs import atomic_write_json, atomic_writer, read_json
+    from wcbench.files import atomic_write_json, atomic_writer, read_json
 
     names = list(corruptions) if corruptions is not None else list(ALL_CORRUPTIONS)
     unknown = [c for c in names if c not in ALL_CORRUPTIONS]

@@ -580,7 +580,7 @@ def _gunzip_if_needed(raw: Path, fname: str) -> None:
     import gzip
     import shutil
 
-    from wcbench.runs import atomic_writer
+    from wcbench.files import atomic_writer
 
     try:
         with gzip.open(packed, "rb") as src, atomic_writer(target) as dst:

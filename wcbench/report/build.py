@@ -1,6 +1,6 @@
 """Boards computed from the run tree: rows, cells, the matched-baseline t-tests, the paper's numbers.
 
-A board is computed from the run tree (:func:`wcbench.runs.collect_runs`) and the paper's transcribed
+A board is computed from the run tree (:func:`wcbench.results.collect_runs`) and the paper's transcribed
 results (:func:`wcbench.paper_results.load_paper_results`):
 
 - one row per (search dataset, searcher[, search space]): mean +- sample std over seeds and n per
@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from wcbench.errors import ConfigError
+from wcbench.files import read_json
 from wcbench.paper_results import load_paper_results
 from wcbench.report.boards import (
     BOARDS,
@@ -37,7 +38,7 @@ from wcbench.report.boards import (
     norm_dataset,
 )
 from wcbench.report.fairness import describe_differences, differing_settings, few_seeds_warning, too_few_seeds
-from wcbench.runs import DEFAULT_SPACE, read_json, searcher_dir, split_searcher_dir
+from wcbench.runs import DEFAULT_SPACE, searcher_dir, split_searcher_dir
 from wcbench.stats import TESTS, TestResult, compare, holm_reject, summarize, with_holm
 
 __all__ = [
@@ -109,7 +110,7 @@ def _manifest_space(run_dir: Path, cache: dict[Path, str | None]) -> str | None:
 
 
 def annotate_runs(df: pd.DataFrame) -> pd.DataFrame:
-    """:func:`~wcbench.runs.collect_runs`'s table plus ``base`` (searcher without the space suffix)
+    """:func:`~wcbench.results.collect_runs`'s table plus ``base`` (searcher without the space suffix)
     and ``space`` (the suffix, else the manifest's ``config.space``, else ``darts``)."""
     out = df.copy()
     bases, spaces = [], []
@@ -526,7 +527,7 @@ def build_board(
     runs_dir: str | Path = "runs",
 ) -> Board:
     """The leaderboard of ``benchmark`` (a key of :data:`BOARDS`, or ``other_scorers``) from a
-    :func:`~wcbench.runs.collect_runs` table.
+    :func:`~wcbench.results.collect_runs` table.
 
     ``test`` is the t-test of each matched comparison (``welch``, ``paired``, ``one-sample``);
     Holm's correction runs over all of the board's comparisons at ``alpha``.

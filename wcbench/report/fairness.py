@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from wcbench.runs import read_json
+from wcbench.files import read_json
 
 __all__ = [
     "FEW_SEEDS",

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from wcbench.errors import ConfigError
+from wcbench.files import atomic_write_text
 from wcbench.report.build import Board
 from wcbench.report.grids import (
     Grid,
@@ -23,7 +24,6 @@ from wcbench.report.grids import (
     tests_grid,
 )
 from wcbench.report.html import to_html
-from wcbench.runs import atomic_write_text
 
 __all__ = ["FORMATS", "board_to_dict", "to_csv", "to_json", "to_markdown", "to_table", "write_boards"]
 
