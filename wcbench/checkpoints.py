@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from wcbench.errors import CheckpointError
-from wcbench.files import DELETE_HINT, atomic_target, atomic_write_json
+from wcbench.files import DELETE_HINT, atomic_target, atomic_write_json, sha256_file
 
 __all__ = ["checkpoint_keys", "checksum_path", "load_checkpoint", "save_checkpoint"]
 
@@ -24,14 +23,6 @@ def checksum_path(path: str | os.PathLike[str]) -> Path:
     """The checksum sidecar of a checkpoint: ``<checkpoint>.sha256`` (JSON: ``sha256``, ``previous``)."""
     p = Path(path)
     return p.with_name(p.name + ".sha256")
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _accepted_hashes(sidecar: Path) -> list[str]:
@@ -73,7 +64,7 @@ def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> N
     with atomic_target(target) as (fh, tmp):
         fh.write(buf.getbuffer())
         fh.flush()
-        digest = _sha256_file(tmp)
+        digest = sha256_file(tmp)
         atomic_write_json(sidecar, {"sha256": digest, "previous": previous, "file": target.name})
 
 
@@ -106,7 +97,7 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
     sidecar = checksum_path(p)
     if sidecar.exists():
         accepted = _accepted_hashes(sidecar)
-        if _sha256_file(p) not in accepted:
+        if sha256_file(p) not in accepted:
             raise CheckpointError(
                 f"checkpoint {p} does not match its checksum in {sidecar.name} (the file changed on disk); "
                 f"delete {p} and {sidecar.name} to restart that stage"

@@ -8,6 +8,7 @@ appends take a file lock (``<file>.lock``), so several processes can share a his
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -30,6 +31,7 @@ __all__ = [
     "atomic_writer",
     "read_json",
     "read_jsonl",
+    "sha256_file",
 ]
 
 DELETE_HINT = "delete it to recompute that stage"
@@ -116,6 +118,15 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file's bytes (hex), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _jsonable(obj: Any) -> Any:

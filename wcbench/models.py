@@ -28,7 +28,6 @@ they differ, applies the model's own normalisation and returns the logits alone.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +39,7 @@ import torch
 from torch import nn
 
 from wcbench.errors import CheckpointError, ConfigError
+from wcbench.files import sha256_file
 from wcbench.registry import Registry
 
 Triple = tuple[float, float, float]
@@ -131,14 +131,6 @@ def _triple(values: Sequence[float] | None, what: str) -> Triple | None:
     return out  # type: ignore[return-value]
 
 
-def sha256_of(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A state dict from ``path`` (weights_only): plain, or under ``state_dict``/``model``; ``module.``
     prefixes of DataParallel/DDP stripped, as RobustBench's loader strips them."""
@@ -166,7 +158,7 @@ def load_weights(module: nn.Module, path: str | Path) -> str:
         raise CheckpointError(
             f"{path} does not fit the network ({first}); is --num-classes right for these weights?"
         ) from exc
-    return sha256_of(path)
+    return sha256_file(path)
 
 
 def _with_weights(model: ExternalModel, opts: LoadOptions) -> ExternalModel:
@@ -253,7 +245,7 @@ def _robustbench(name: str, opts: LoadOptions) -> ExternalModel:
         input_size=rbi.INPUT_SIZE[dataset],
         num_classes=rbi.NUM_CLASSES[dataset],
         weights=str(path),
-        weights_sha256=sha256_of(path) if path.is_file() else None,
+        weights_sha256=sha256_file(path) if path.is_file() else None,
         notes=[f"loaded by robustbench.utils.load_model({model_name!r}, model_dir, {dataset!r}, {threat!r})"],
     )
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from wcbench.corruptions.engine import ALL_CORRUPTIONS, IMAGE_SIZE, SEVERITIES, corrupt
 from wcbench.errors import DatasetError
+from wcbench.files import sha256_file
 
 ENGINE_VERSION = "2"  # 2: frost crops the official photographs (1: procedural textures)
 MANIFEST_FILE = "wcbench-c.json"
@@ -32,14 +33,6 @@ C_LAYOUT = (
 )
 
 ProgressFn = Callable[[str, int, float], None]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _layout_error(root: Path, what: str) -> DatasetError:
@@ -115,7 +108,7 @@ def _write_one(
                 progress(name, s, seconds[s])
         out.flush()
         del out
-    return {"name": name, "seconds": seconds, "sha256": _sha256(final), "n": n}
+    return {"name": name, "seconds": seconds, "sha256": sha256_file(final), "n": n}
 
 
 def write_c_layout(
@@ -174,7 +167,7 @@ def write_c_layout(
         "num_images": int(images.shape[0]),
         "num_classes": int(getattr(dataset, "num_classes", int(labels.max()) + 1 if labels.size else 0)),
         "images_sha256": fingerprint,
-        "labels_sha256": _sha256(labels_path),
+        "labels_sha256": sha256_file(labels_path),
         "seed": int(seed),
         "engine_version": ENGINE_VERSION,
         "generator": "wcbench.corruptions: hendrycks/robustness make_cifar_c.py, CIFAR-scale severities",
