@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -56,9 +56,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
-from searchers.supernet import MixedOp, MixedOpFactory, Supernet, derive_genotype, init_alphas
+from searchers.splits import Batch, SplitData, evaluate_split
 from wcbench.genotype import Genotype
-from wcbench.seeding import derive_seed
 from wcbench.space import SearchSpace
 
 ModelFn = Callable[[Tensor], Tensor]
@@ -84,10 +83,6 @@ class ObjectiveTerms:
         for term in self.terms[1:]:
             total = total + term(model_fn)
         return total
-
-
-Batch = tuple[Tensor, Tensor]
-"""(x, y): a normalised image batch and its int64 labels, on the device."""
 
 
 # ================================================================================== configs
@@ -165,130 +160,6 @@ class StrategyConfig(BaseModel):
     ``--set strategy.<key>=<value>``; presets in ``wcbench/presets/strategy/<name>.toml``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# ================================================================================== data
-
-
-def _epoch_seed(seed: int, epoch: int, salt: str) -> int:
-    return derive_seed(salt, seed, epoch)
-
-
-class SplitData:
-    """One half of the search split, resident on the device, addressable by position.
-
-    ``images`` uint8 (n, 3, H, W) and ``labels`` int64 (n,) live on ``device``; ``dataset_indices``
-    (CPU int64, (n,)) maps a position 0..n-1 to the example's index in the dataset's train split
-    (what the history reports as "which examples"). ``batch(positions, generator)`` returns a
-    normalised float batch, augmented as DARTS's search queues are (zero-padded random crop 4 and
-    horizontal flip, random numbers drawn on the CPU ``generator`` so a batch is the same on any
-    device); ``eval_batches`` yields unaugmented batches in order.
-    """
-
-    def __init__(
-        self,
-        images: Tensor,
-        labels: Tensor,
-        dataset_indices: Tensor,
-        mean: Sequence[float],
-        std: Sequence[float],
-        device: torch.device,
-        augment: bool = True,
-        crop_padding: int = 4,
-        channels_last: bool = False,
-    ) -> None:
-        self.device = torch.device(device)
-        self.images = images.to(self.device)
-        self.labels = labels.to(self.device)
-        self.dataset_indices = dataset_indices.to("cpu", torch.int64)
-        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-        self.augment = augment
-        self.crop_padding = crop_padding
-        self.channels_last = channels_last
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    def batch(
-        self, positions: Tensor, generator: torch.Generator | None = None, augment: bool | None = None
-    ) -> Batch:
-        """Examples at ``positions`` (CPU or device int64): ``(x, y)`` on the device."""
-        from wcbench.data.loaders import random_crop, random_flip
-
-        augment = self.augment if augment is None else augment
-        pos = positions.to(self.device)
-        x = self.images.index_select(0, pos).float().div_(255.0)
-        if augment:
-            b = int(positions.numel())
-            span = 2 * self.crop_padding + 1
-            dy = torch.randint(span, (b,), generator=generator)
-            dx = torch.randint(span, (b,), generator=generator)
-            flip = torch.rand(b, generator=generator) < 0.5
-            if self.crop_padding:
-                x = random_crop(x, dy.to(self.device), dx.to(self.device), self.crop_padding)
-            x = random_flip(x, flip.to(self.device))
-        x = (x - self.mean) / self.std
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x, self.labels.index_select(0, pos)
-
-    def raw(self, positions: Tensor) -> Batch:
-        """Unaugmented [0, 1] images and labels at ``positions`` (what a tester starts from)."""
-        p = positions.to(self.images.device)
-        return self.images.index_select(0, p).float() / 255, self.labels.index_select(0, p)
-
-    def epoch_batches(
-        self, batch_size: int, seed: int, epoch: int, drop_last: bool = True
-    ) -> Iterator[tuple[Tensor, Batch]]:
-        """(positions, (x, y)) of one training epoch: a permutation and augmentation drawn from a
-        generator seeded by (seed, epoch) only, so a resumed run sees the same batches. A last
-        partial batch is dropped (``drop_last``) so batch norm never sees a batch of one."""
-        g = torch.Generator().manual_seed(_epoch_seed(seed, epoch, "search-train"))
-        n = len(self)
-        order = torch.randperm(n, generator=g)
-        stop = n - n % batch_size if drop_last and n >= batch_size else n
-        for start in range(0, stop, batch_size):
-            pos = order[start : start + batch_size]
-            yield pos, self.batch(pos, generator=g)
-
-    def eval_batches(self, batch_size: int) -> Iterator[tuple[Tensor, Batch]]:
-        """(positions, (x, y)) over the whole split in order, without augmentation."""
-        n = len(self)
-        for start in range(0, n, batch_size):
-            pos = torch.arange(start, min(n, start + batch_size))
-            yield pos, self.batch(pos, augment=False)
-
-
-class IndexStream:
-    """Endless batches of positions drawn from ``pool``: a fresh permutation (from ``generator``)
-    each pass, consumed ``batch_size`` at a time; a pass's tail shorter than a batch is skipped, so
-    every batch has ``min(batch_size, len(pool))`` distinct examples. ``weights`` (optional, same
-    length as ``pool``) are carried along for weighted objectives."""
-
-    def __init__(
-        self, pool: Tensor, batch_size: int, generator: torch.Generator, weights: Tensor | None = None
-    ) -> None:
-        if pool.numel() == 0:
-            raise ValueError("IndexStream needs a non-empty pool")
-        self.pool = pool.to("cpu", torch.int64)
-        self.weights = None if weights is None else weights.to("cpu")
-        self.batch_size = min(int(batch_size), int(self.pool.numel()))
-        self.generator = generator
-        self._order = torch.empty(0, dtype=torch.int64)
-
-    def next(self) -> tuple[Tensor, Tensor | None]:
-        """(positions, weights or None) of the next batch."""
-        if self._order.numel() < self.batch_size:
-            self._order = torch.randperm(self.pool.numel(), generator=self.generator)
-        take, self._order = self._order[: self.batch_size], self._order[self.batch_size :]
-        return self.pool[take], None if self.weights is None else self.weights[take]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"order": self._order.clone()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._order = state["order"].to("cpu", torch.int64)
 
 
 # ================================================================================== context
@@ -374,45 +245,6 @@ class SearchContext:
 
     def invalidate_val_losses(self) -> None:
         self._val_cache = None
-
-
-@torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, data: SplitData, batch_size: int) -> None:
-    """Recompute every BatchNorm's running statistics as the plain average over one unaugmented pass
-    of ``data`` in train mode, as one-shot supernets are evaluated (SPOS, Guo et al., ECCV 2020): a
-    supernet whose weights move fast has running averages that lag its batch statistics, and in
-    few steps (a small dataset) its eval-mode accuracy stays near chance while it fits the data.
-    The global RNG (dropout on skip connections) is left as it was."""
-    norm = nn.modules.batchnorm._BatchNorm
-    bns = [m for m in model.modules() if isinstance(m, norm) and m.track_running_stats]
-    if not bns:
-        return
-    momenta = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    was_training = model.training
-    model.train()
-    with torch.random.fork_rng(devices=[data.device] if data.device.type == "cuda" else []):
-        for _, (x, _) in data.eval_batches(batch_size):
-            model(x)
-    model.train(was_training)
-    for m, momentum in zip(bns, momenta):
-        m.momentum = momentum
-
-
-@torch.no_grad()
-def evaluate_split(model: nn.Module, data: SplitData, batch_size: int) -> tuple[Tensor, Tensor]:
-    """(per-example CE losses (n,), predicted classes (n,)) in eval mode, no grad, on the device."""
-    was_training = model.training
-    model.eval()
-    losses, preds = [], []
-    for _, (x, y) in data.eval_batches(batch_size):
-        logits = model(x).float()
-        losses.append(F.cross_entropy(logits, y, reduction="none"))
-        preds.append(logits.argmax(1))
-    model.train(was_training)
-    return torch.cat(losses), torch.cat(preds)
 
 
 # ================================================================================== algorithms
@@ -648,109 +480,6 @@ def assign_grads(params: Sequence[Tensor], grads: Sequence[Tensor | None]) -> No
             p.grad = g
         else:
             p.grad.add_(g)
-
-
-class DartsSupernetAlgorithm(SearchAlgorithm):
-    """The DARTS supernet with softmax-mixed alphas: the base of darts1st/darts2nd and of P-DARTS,
-    PC-DARTS and PR-DARTS (which override the hooks below).
-
-    Architecture parameters: ``alphas_normal``, ``alphas_reduce`` of shape (14, ops per edge), init
-    ``1e-3 * randn`` (DARTS) or zeros (``alpha_init``). Mixing weights ``softmax(alpha, -1)`` (DARTS
-    Eq. 2); ``none`` is never computed (``MixedOp``). Hooks:
-
-    * ``mixed_op_factory()`` -> the ``MixedOp`` class to use (PC-DARTS: partial channels; P-DARTS:
-      skip dropout);
-    * ``mixing_weights()`` -> (weights_normal, weights_reduce); ``edge_weights()`` -> (edge_normal,
-      edge_reduce) or (None, None) (PC-DARTS: per-node softmax of betas);
-    * ``edge_primitives()`` -> per-edge op lists (P-DARTS: the shrunk lists of the current stage);
-    * ``num_layers()`` -> cells of the current supernet (P-DARTS: 5/11/17);
-    * ``build_supernet()`` builds ``self.supernet`` from them (call it again to rebuild);
-    * ``genotype()`` -> ``derive_genotype`` on ``genotype_weights()`` (PC-DARTS: alpha * beta).
-
-    ``__init__`` calls ``build_supernet()`` and then creates the alphas with the widths of
-    ``edge_primitives()``, so a subclass sets whatever state those hooks read (a P-DARTS stage, a
-    PC-DARTS K) *before* calling ``super().__init__``, and adds further architecture parameters
-    (betas) after it, listing them in ``arch_parameters()``. To rebuild (P-DARTS stage change):
-    update the state, ``self.supernet = self.build_supernet()``, assign fresh ``nn.Parameter``
-    alphas, and return True from ``on_epoch_start``.
-    """
-
-    def __init__(
-        self,
-        config: SearchConfig,
-        space: SearchSpace,
-        num_classes: int,
-        *,
-        in_channels: int = 3,
-        generator: torch.Generator | None = None,
-    ) -> None:
-        super().__init__(config, space, num_classes, in_channels=in_channels, generator=generator)
-        self.supernet: Supernet = self.build_supernet()
-        n_normal = len(self.edge_primitives()[0][0])
-        n_reduce = len(self.edge_primitives()[1][0])
-        self.alphas_normal = nn.Parameter(self._init_alpha(n_normal, generator))
-        self.alphas_reduce = nn.Parameter(self._init_alpha(n_reduce, generator))
-
-    def _init_alpha(self, num_ops: int, generator: torch.Generator | None) -> Tensor:
-        a = init_alphas(num_ops, generator)
-        return torch.zeros_like(a) if self.config.alpha_init == "zeros" else a
-
-    # hooks
-    def mixed_op_factory(self) -> MixedOpFactory:
-        return MixedOp
-
-    def edge_primitives(self) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
-        return self.space.normal, self.space.reduce
-
-    def num_layers(self) -> int:
-        return self.config.layers
-
-    def build_supernet(self) -> Supernet:
-        normal, reduce = self.edge_primitives()
-        return Supernet(
-            self.config.init_channels,
-            self.num_classes,
-            self.num_layers(),
-            self.space,
-            mixed_op=self.mixed_op_factory(),
-            in_channels=self.in_channels,
-            edge_primitives_normal=normal,
-            edge_primitives_reduce=reduce,
-            stem=self.config.network,
-        )
-
-    def mixing_weights(self) -> tuple[Tensor, Tensor]:
-        return F.softmax(self.alphas_normal, dim=-1), F.softmax(self.alphas_reduce, dim=-1)
-
-    def edge_weights(self) -> tuple[Tensor | None, Tensor | None]:
-        return None, None
-
-    def genotype_weights(self) -> tuple[Tensor, Tensor]:
-        return self.mixing_weights()
-
-    # SearchAlgorithm
-    def forward(self, x: Tensor) -> Tensor:
-        wn, wr = self.mixing_weights()
-        en, er = self.edge_weights()
-        return self.supernet(x, wn, wr, en, er)
-
-    def arch_parameters(self) -> list[nn.Parameter]:
-        return [self.alphas_normal, self.alphas_reduce]
-
-    def genotype(self) -> Genotype:
-        wn, wr = self.genotype_weights()
-        normal, reduce = self.edge_primitives()
-        return derive_genotype(wn, wr, self.space, normal, reduce)
-
-    def arch_state(self) -> dict[str, Any]:
-        wn, wr = self.mixing_weights()
-        normal, reduce = self.edge_primitives()
-        return {
-            "alphas_normal": wn.detach().float().cpu().tolist(),
-            "alphas_reduce": wr.detach().float().cpu().tolist(),
-            "ops_normal": [list(p) for p in normal],
-            "ops_reduce": [list(p) for p in reduce],
-        }
 
 
 # ================================================================================== strategies

@@ -38,7 +38,6 @@ from torch.func import functional_call
 from searchers.base import (
     ArchStepResult,
     Batch,
-    DartsSupernetAlgorithm,
     ModelFn,
     Objective,
     SearchAlgorithm,
@@ -48,6 +47,7 @@ from searchers.base import (
     objective_gradients,
     objective_term_gradients,
 )
+from searchers.supernet import DartsSupernetAlgorithm
 from wcbench.errors import ConfigError
 from wcbench.registry import ALGORITHMS
 

@@ -46,13 +46,11 @@ from searchers.base import (
     SearchAlgorithm,
     SearchConfig,
     SearchContext,
-    SplitData,
     StrategyConfig,
     ValidationStrategy,
     assign_grads,
-    evaluate_split,
-    recalibrate_batchnorm,
 )
+from searchers.splits import SplitData, evaluate_split, recalibrate_batchnorm
 from wcbench.checkpoints import checkpoint_keys, load_checkpoint, save_checkpoint
 from wcbench.config import default_dataset, load_preset, preset_file, resolve_config, split_settings
 from wcbench.devices import peak_memory_mb, resolve_device

@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from searchers.base import DartsSupernetAlgorithm, SearchConfig
-from searchers.supernet import MixedOp, MixedOpFactory, derive_genotype
+from searchers.base import SearchConfig
+from searchers.supernet import DartsSupernetAlgorithm, MixedOp, MixedOpFactory, derive_genotype
 from wcbench.errors import ConfigError
 from wcbench.genotype import Genotype
 from wcbench.registry import ALGORITHMS

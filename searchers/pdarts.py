@@ -31,8 +31,8 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from searchers.base import DartsSupernetAlgorithm, SearchConfig, SearchContext, assign_grads
-from searchers.supernet import MixedOp, MixedOpFactory, Supernet, derive_genotype
+from searchers.base import SearchConfig, SearchContext, assign_grads
+from searchers.supernet import DartsSupernetAlgorithm, MixedOp, MixedOpFactory, Supernet, derive_genotype
 from wcbench.errors import CheckpointError, ConfigError
 from wcbench.genotype import Genotype
 from wcbench.registry import ALGORITHMS

@@ -38,8 +38,8 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from searchers.base import DartsSupernetAlgorithm, SearchConfig
-from searchers.supernet import MixedOp, MixedOpFactory
+from searchers.base import SearchConfig
+from searchers.supernet import DartsSupernetAlgorithm, MixedOp, MixedOpFactory
 from wcbench.genotype import Genotype
 from wcbench.registry import ALGORITHMS
 from wcbench.space import STEPS, SearchSpace, Zero, edge_index

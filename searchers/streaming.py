@@ -3,7 +3,7 @@
 PC-DARTS searches on ImageNet with 10% / 2.5% per-class subsets of the train set read through
 DataLoaders (yuhuixu1993/PC-DARTS train_search_imagenet.py): 128k + 32k images do not fit a device, so
 this split keeps only the labels resident and decodes images on demand. It has the interface of
-:class:`searchers.base.SplitData` that the loop and the strategies use (``len``, ``labels``,
+:class:`searchers.splits.SplitData` that the loop and the strategies use (``len``, ``labels``,
 ``dataset_indices``, ``mean``/``std``, ``batch``, ``raw``, ``epoch_batches``, ``eval_batches``), but no
 ``images`` tensor:
 

@@ -9,10 +9,13 @@ derivation are here. The operations and search spaces themselves are core (:mod:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor, nn
 
+from searchers.base import SearchAlgorithm, SearchConfig
 from wcbench.errors import ConfigError
 from wcbench.genotype import Genotype
 from wcbench.space import (
@@ -255,3 +258,106 @@ def derive_genotype(
         reduce_concat=concat,
         space=space.name,
     )
+
+
+class DartsSupernetAlgorithm(SearchAlgorithm):
+    """The DARTS supernet with softmax-mixed alphas: the base of darts1st/darts2nd and of P-DARTS,
+    PC-DARTS and PR-DARTS (which override the hooks below).
+
+    Architecture parameters: ``alphas_normal``, ``alphas_reduce`` of shape (14, ops per edge), init
+    ``1e-3 * randn`` (DARTS) or zeros (``alpha_init``). Mixing weights ``softmax(alpha, -1)`` (DARTS
+    Eq. 2); ``none`` is never computed (``MixedOp``). Hooks:
+
+    * ``mixed_op_factory()`` -> the ``MixedOp`` class to use (PC-DARTS: partial channels; P-DARTS:
+      skip dropout);
+    * ``mixing_weights()`` -> (weights_normal, weights_reduce); ``edge_weights()`` -> (edge_normal,
+      edge_reduce) or (None, None) (PC-DARTS: per-node softmax of betas);
+    * ``edge_primitives()`` -> per-edge op lists (P-DARTS: the shrunk lists of the current stage);
+    * ``num_layers()`` -> cells of the current supernet (P-DARTS: 5/11/17);
+    * ``build_supernet()`` builds ``self.supernet`` from them (call it again to rebuild);
+    * ``genotype()`` -> ``derive_genotype`` on ``genotype_weights()`` (PC-DARTS: alpha * beta).
+
+    ``__init__`` calls ``build_supernet()`` and then creates the alphas with the widths of
+    ``edge_primitives()``, so a subclass sets whatever state those hooks read (a P-DARTS stage, a
+    PC-DARTS K) *before* calling ``super().__init__``, and adds further architecture parameters
+    (betas) after it, listing them in ``arch_parameters()``. To rebuild (P-DARTS stage change):
+    update the state, ``self.supernet = self.build_supernet()``, assign fresh ``nn.Parameter``
+    alphas, and return True from ``on_epoch_start``.
+    """
+
+    def __init__(
+        self,
+        config: SearchConfig,
+        space: SearchSpace,
+        num_classes: int,
+        *,
+        in_channels: int = 3,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__(config, space, num_classes, in_channels=in_channels, generator=generator)
+        self.supernet: Supernet = self.build_supernet()
+        n_normal = len(self.edge_primitives()[0][0])
+        n_reduce = len(self.edge_primitives()[1][0])
+        self.alphas_normal = nn.Parameter(self._init_alpha(n_normal, generator))
+        self.alphas_reduce = nn.Parameter(self._init_alpha(n_reduce, generator))
+
+    def _init_alpha(self, num_ops: int, generator: torch.Generator | None) -> Tensor:
+        a = init_alphas(num_ops, generator)
+        return torch.zeros_like(a) if self.config.alpha_init == "zeros" else a
+
+    # hooks
+    def mixed_op_factory(self) -> MixedOpFactory:
+        return MixedOp
+
+    def edge_primitives(self) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+        return self.space.normal, self.space.reduce
+
+    def num_layers(self) -> int:
+        return self.config.layers
+
+    def build_supernet(self) -> Supernet:
+        normal, reduce = self.edge_primitives()
+        return Supernet(
+            self.config.init_channels,
+            self.num_classes,
+            self.num_layers(),
+            self.space,
+            mixed_op=self.mixed_op_factory(),
+            in_channels=self.in_channels,
+            edge_primitives_normal=normal,
+            edge_primitives_reduce=reduce,
+            stem=self.config.network,
+        )
+
+    def mixing_weights(self) -> tuple[Tensor, Tensor]:
+        return F.softmax(self.alphas_normal, dim=-1), F.softmax(self.alphas_reduce, dim=-1)
+
+    def edge_weights(self) -> tuple[Tensor | None, Tensor | None]:
+        return None, None
+
+    def genotype_weights(self) -> tuple[Tensor, Tensor]:
+        return self.mixing_weights()
+
+    # SearchAlgorithm
+    def forward(self, x: Tensor) -> Tensor:
+        wn, wr = self.mixing_weights()
+        en, er = self.edge_weights()
+        return self.supernet(x, wn, wr, en, er)
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [self.alphas_normal, self.alphas_reduce]
+
+    def genotype(self) -> Genotype:
+        wn, wr = self.genotype_weights()
+        normal, reduce = self.edge_primitives()
+        return derive_genotype(wn, wr, self.space, normal, reduce)
+
+    def arch_state(self) -> dict[str, Any]:
+        wn, wr = self.mixing_weights()
+        normal, reduce = self.edge_primitives()
+        return {
+            "alphas_normal": wn.detach().float().cpu().tolist(),
+            "alphas_reduce": wr.detach().float().cpu().tolist(),
+            "ops_normal": [list(p) for p in normal],
+            "ops_reduce": [list(p) for p in reduce],
+        }

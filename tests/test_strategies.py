@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from searchers.base import ArchStepResult, IndexStream, SplitData
+from searchers.base import ArchStepResult
+from searchers.splits import IndexStream, SplitData
 from searchers.strategies.dihcl import DIHCL, DIHCLConfig, dihcl_k, dihcl_update, topk_positions
 from searchers.strategies.plain import Plain, PlainConfig
 from searchers.strategies.spcl import SPCL, SPCLConfig, spcl_pace, spcl_select

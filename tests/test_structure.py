@@ -33,7 +33,6 @@ MAX_LINES = 600
 LONG_MODULES: dict[str, str] = {
     # module: one sentence on why it may be longer than MAX_LINES
     "wcbench.data.datasets": "The ArrayDataset and one short reader per on-disk dataset format.",
-    "searchers.base": "The search API every algorithm and strategy implements, with the shared DARTS step.",
     "evaluators.retrain": "One training loop with its resume, DDP and DARTS-recipe settings.",
     "evaluators.common": "The scorer API with both ways in: a retrained genotype and an external model.",
     "searchers.loop": "The one search loop, its data split (in memory or streamed), resume and timing.",

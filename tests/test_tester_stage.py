@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from searchers.base import SplitData, recalibrate_batchnorm
 from searchers.loop import resolve_search, search_context
+from searchers.splits import SplitData, recalibrate_batchnorm
 from tests.test_pipeline import wcbench_run
 from wcbench.cli import main
 from wcbench.files import read_jsonl

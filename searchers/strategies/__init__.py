@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from searchers.base import IndexStream, ModelFn, Objective, SearchContext, ValidationStrategy
+from searchers.base import ModelFn, Objective, SearchContext, ValidationStrategy
+from searchers.splits import IndexStream
 
 
 class SubsetStrategy(ValidationStrategy):

@@ -88,7 +88,6 @@ from torch import Tensor, nn
 
 from searchers.base import (
     ArchStepResult,
-    IndexStream,
     ModelFn,
     Objective,
     ObjectiveTerms,
@@ -97,6 +96,7 @@ from searchers.base import (
     ValidationStrategy,
 )
 from searchers.darts import model_at, unrolled_weights
+from searchers.splits import IndexStream
 from searchers.testers.base import Tester, TesterStep, raw_batch
 from searchers.testers.build import build_tester, data_stats
 from searchers.testers.diagnostics import (

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from searchers.base import IndexStream
+from searchers.splits import IndexStream
 
 Batch = tuple[Tensor, Tensor]
 """(images in [0, 1], labels)."""

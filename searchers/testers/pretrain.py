@@ -144,7 +144,7 @@ def pretrain_tester(
     """Pretrain the tester's G (and D) and its auxiliary model V on ``dataset`` and cache them.
 
     ``dataset``: the search-train split (``.images`` uint8 (n, 3, H, W), ``.labels``,
-    ``.dataset_indices``; a :class:`searchers.base.SplitData`). ``config``: the ``ours`` strategy config
+    ``.dataset_indices``; a :class:`searchers.splits.SplitData`). ``config``: the ``ours`` strategy config
     (``pretrain_iters``, ``pretrain_batch``, ``aux_pretrain_iters`` and the tester's shape). The cache is
     ``<cache_dir>/<key>.pt`` with ``key`` from the dataset name, its split and the settings
     (:func:`tester_cache_name`); an existing file is returned without training. V is trained on real

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from searchers.base import IndexStream
+from searchers.splits import IndexStream
 from searchers.testers.base import Batch, GeneratedBatch, Tester, TesterStep, ascend, direct_gradients
 from searchers.testers.fqgan import ConditionalGAN
 
