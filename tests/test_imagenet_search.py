@@ -70,7 +70,7 @@ def test_per_class_subsets_sample_each_class_disjointly() -> None:
 
 
 def test_imagenet_presets_follow_pc_darts_and_table_31() -> None:
-    from searchers.loop import resolve_search
+    from searchers.spec import resolve_search
 
     plain = resolve_search("pcdarts", "imagefolder:x", "imagenet").algorithm_config
     assert (plain.batch_size, plain.lr, plain.lr_min, plain.arch_lr, plain.partial_channels) == (
@@ -105,7 +105,8 @@ def test_imagenet_presets_follow_pc_darts_and_table_31() -> None:
 
 
 def _streamed(tiny_imagenet, workers: int):  # noqa: ANN001, ANN202
-    from searchers.loop import _streamed_splits, resolve_search
+    from searchers.loop import _streamed_splits
+    from searchers.spec import resolve_search
 
     over = {s.split("=")[0]: s.split("=")[1] for s in TINY}
     over["workers"] = str(workers)

@@ -12,7 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from searchers.loop import resolve_search, run_search
+from searchers.loop import run_search
+from searchers.spec import resolve_search
 from searchers.strategies.ours import Ours, OursConfig, search_overrides
 from searchers.testers.augment import AugmentTester
 from searchers.testers.auxiliary import TiedAuxiliary

@@ -24,7 +24,8 @@ from torch.func import functional_call
 import searchers.testers.augment as augment_module
 import searchers.testers.gan as gan_module
 from searchers.darts import Darts1st, Darts2nd
-from searchers.loop import resolve_search, run_search, search_context
+from searchers.loop import run_search, search_context
+from searchers.spec import resolve_search
 from searchers.strategies.ours import Ours
 from searchers.testers.augment import AugmentTester
 from searchers.testers.auxiliary import TiedAuxiliary

@@ -197,7 +197,7 @@ def test_search_through_the_cli(tmp_path, space, small_digits) -> None:
 
 
 def test_presets_resolve() -> None:
-    from searchers.loop import resolve_search
+    from searchers.spec import resolve_search
 
     paper = resolve_search("pcdarts", "cifar10", "paper").algorithm_config
     assert (paper.partial_channels, paper.batch_size, paper.lr, paper.arch_lr, paper.epochs) == (

@@ -302,7 +302,7 @@ def test_search_through_the_loop(tmp_path, searcher, space, small_digits) -> Non
 
 
 def test_paper_preset_resolves() -> None:
-    from searchers.loop import resolve_search
+    from searchers.spec import resolve_search
 
     c = resolve_search("prdarts", "cifar100", "paper").algorithm_config
     assert (c.epochs, c.batch_size, c.layers, c.tau_max, c.tau_min, c.reg_lambdas) == (

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import searchers.loop as loop
+from searchers.spec import resolve_search
 from wcbench.checkpoints import load_checkpoint
 from wcbench.cli import main
 from wcbench.config import default_dataset
@@ -212,8 +213,8 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 def test_default_dataset_is_the_papers_unless_a_cpu_preset():
     assert default_dataset("paper") == "cifar10"
     assert default_dataset("smoke") == "digits" and default_dataset("quick") == "digits"
-    spec = loop.resolve_search("spcl-darts2nd", preset="paper")
+    spec = resolve_search("spcl-darts2nd", preset="paper")
     assert spec.dataset == "cifar10" and spec.algorithm_config.batch_size == 64
     assert spec.algorithm_config.arch_lr == 3e-4 and spec.algorithm_config.hypergrad == "fd"
-    spec = loop.resolve_search("dihcl-darts1st", dataset="cifar100", preset="paper")
+    spec = resolve_search("dihcl-darts1st", dataset="cifar100", preset="paper")
     assert spec.strategy_config.k_min_fraction == 0.4

@@ -35,7 +35,6 @@ LONG_MODULES: dict[str, str] = {
     "wcbench.data.datasets": "The ArrayDataset and one short reader per on-disk dataset format.",
     "evaluators.retrain": "One training loop with its resume, DDP and DARTS-recipe settings.",
     "evaluators.common": "The scorer API with both ways in: a retrained genotype and an external model.",
-    "searchers.loop": "The one search loop, its data split (in memory or streamed), resume and timing.",
     "searchers.strategies.ours": "Algorithm 1 with its config, diagnostics and the tester stage's hook.",
     "wcbench.report.build": "Board assembly: runs, fairness of comparisons, the paper's rows.",
 }

@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from searchers.loop import resolve_search, search_context
+from searchers.loop import search_context
+from searchers.spec import resolve_search
 from searchers.splits import SplitData, recalibrate_batchnorm
 from tests.test_pipeline import wcbench_run
 from wcbench.cli import main

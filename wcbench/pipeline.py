@@ -185,7 +185,7 @@ def preflight(plan: RunPlan) -> dict[str, Any]:
 
     from evaluators.common import get_scorer, resolve_params
     from evaluators.retrain import algorithm_family, load_retrain_config
-    from searchers.loop import resolve_search
+    from searchers.spec import resolve_search
     from wcbench.data import get_dataset
     from wcbench.errors import DatasetError
 
@@ -242,7 +242,7 @@ def resolve_stages(plan: RunPlan, seed: int) -> dict[str, dict[str, Any]]:
     Resolving them all checks every setting before the first stage runs."""
     from evaluators.common import get_scorer, resolve_params
     from evaluators.retrain import algorithm_family, load_retrain_config
-    from searchers.loop import resolve_search
+    from searchers.spec import resolve_search
 
     stage = stage_settings(plan)
     spec = resolve_search(plan.searcher, plan.dataset, plan.preset, seed, plan.space, stage["search"])

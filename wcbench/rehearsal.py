@@ -60,7 +60,7 @@ def rehearsal_settings(plan: Any, n: int, examples: int) -> dict[str, Any]:
     """The `--set` settings (stage-prefixed) that cap every stage of ``plan`` at ``n`` steps and each
     scorer at ``examples`` test examples; the plan's own settings are laid over them."""
     from evaluators.common import EXAMPLE_CAPS, get_scorer
-    from searchers.loop import resolve_search
+    from searchers.spec import resolve_search
     from wcbench.pipeline import stage_settings
 
     if n < 1:
@@ -122,7 +122,7 @@ def rehearsal_run_dir(plan: Any) -> Any:
 def _full_counts(plan: Any) -> dict[str, Any]:
     """The step counts of the run as configured (the preset and the user's --set, no caps)."""
     from evaluators.retrain import algorithm_family, load_retrain_config
-    from searchers.loop import resolve_search
+    from searchers.spec import resolve_search
     from wcbench.data import get_dataset, search_split
     from wcbench.pipeline import stage_settings
 

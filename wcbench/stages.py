@@ -214,7 +214,7 @@ def tester_wanted(
     settings: Mapping[str, Any] | None = None,
 ) -> bool:
     """Whether the search's strategy has a stage to run before it (:func:`tester_stage`)."""
-    from searchers.loop import resolve_search
+    from searchers.spec import resolve_search
     from wcbench.registry import STRATEGIES
 
     spec = resolve_search(searcher, dataset, preset, seed, space, dict(settings or {}))
@@ -237,7 +237,8 @@ def tester_stage(
     tester's pretraining, paper Sec. 3.3 and Appendix A.1), with the search's own resolved settings, so
     the search finds it in the data root's cache. Locked against concurrent writers and shared by seeds
     and searchers with the same key. Returns what it did."""
-    from searchers.loop import resolve_search, search_context
+    from searchers.loop import search_context
+    from searchers.spec import resolve_search
     from wcbench.registry import STRATEGIES
 
     spec = resolve_search(searcher, dataset, preset, seed, space, dict(settings or {}))
@@ -262,7 +263,8 @@ def tester_pretrain_stage(
     Sec. 3.3, Appendix A.1). ``settings``: the strategy's (``pretrain_iters``, ``generator``, ...),
     sized by ``algorithm``'s `ours` preset (default :data:`TESTER_ALGORITHM`). Returns where the tester
     came from (``cache <path>`` or ``pretrained now, cache <path>``)."""
-    from searchers.loop import resolve_search, search_context
+    from searchers.loop import search_context
+    from searchers.spec import resolve_search
     from searchers.strategies.ours import pretrain_tester_cache
 
     if tester not in TESTER_ALGORITHM:
