@@ -442,13 +442,17 @@ def objective_term_gradients(
     targets: Sequence[Tensor],
     extra: Sequence[Tensor],
     ctx: Any,
+    *,
+    by_term: bool = True,
 ) -> tuple[Tensor, list[Tensor | None], list[Tensor | None]]:
     """(objective value, detached; gradients for ``targets``; for ``extra``) of ``objective(model_fn)``
     plus ``algorithm.arch_regularizer()``, summed over the objective's terms (:class:`ObjectiveTerms`),
     each built and backpropagated before the next is built. The regulariser is read after the last
     term's forward pass (PR-DARTS's depends on the ops it ran); ``ctx.extra_arch_step_objective`` is
-    read per term, as set while that term was built (None: ``extra`` follow the term itself)."""
-    terms = objective.terms if isinstance(objective, ObjectiveTerms) else (objective,)
+    read per term, as set while that term was built (None: ``extra`` follow the term itself).
+    ``by_term=False`` builds every term and backpropagates their sum once (for terms that share a
+    graph, as darts2nd's exact mode through w'(A))."""
+    terms = objective.terms if by_term and isinstance(objective, ObjectiveTerms) else (objective,)
     value: Tensor | None = None
     g_targets: list[Tensor | None] = [None] * len(targets)
     g_extra: list[Tensor | None] = [None] * len(extra)

@@ -44,7 +44,6 @@ from searchers.base import (
     SearchConfig,
     SearchContext,
     assign_grads,
-    objective_gradients,
     objective_term_gradients,
 )
 from searchers.supernet import DartsSupernetAlgorithm
@@ -171,15 +170,12 @@ def darts2nd_hypergradient(
     n_arch = len(arch)
     if mode == "exact":
         w_prime = unrolled_weights(algorithm, train_batch, eta, weight_optimizer, create_graph=True)
-        ctx.extra_arch_step_objective = None
-        loss = objective(model_at(algorithm, w_prime, throwaway_buffers=True))
-        reg = algorithm.arch_regularizer()
-        total = loss if reg is None else loss + reg
-        extra_objective = getattr(ctx, "extra_arch_step_objective", None)
-        grads, g_extra = objective_gradients(total, arch, extra, extra_objective)
-        ctx.extra_arch_step_objective = None
+        model_fn = model_at(algorithm, w_prime, throwaway_buffers=True)
+        loss, grads, g_extra = objective_term_gradients(
+            algorithm, objective, model_fn, arch, extra, ctx, by_term=False
+        )
         g_arch = [torch.zeros_like(a) if g is None else g for a, g in zip(arch, grads)]
-        return g_arch, g_extra, loss.detach()
+        return g_arch, g_extra, loss
     if mode != "fd":
         raise ConfigError(f"unknown hypergrad mode {mode!r}; choose fd or exact")
     w_prime = {
@@ -195,7 +191,7 @@ def darts2nd_hypergradient(
     v = [torch.zeros_like(w) if g is None else g for w, g in zip(wp, grads[n_arch:])]
     hvp = hessian_vector_product(algorithm, train_batch, v, r)
     g_arch = [(torch.zeros_like(a) if d is None else d) - eta * h for a, d, h in zip(arch, d_arch, hvp)]
-    return g_arch, g_extra, loss.detach()
+    return g_arch, g_extra, loss
 
 
 @ALGORITHMS.register("darts2nd")
